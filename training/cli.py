@@ -1,0 +1,67 @@
+"""``framecolor train``: declared here and attached to the ``framecolor`` group lazily, by import path
+("training.cli:train"), so the product never imports the training code unless asked.
+
+Errors the user can act on are raised as :class:`framecolor.errors.UserError`; the ``framecolor`` group turns
+them into one line and an exit code.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+
+@click.command("train")
+@click.option("--data", "data", multiple=True, required=True, metavar="SPEC",
+              help="Training source, repeatable: PATH[:cartoon|live-action][@A:B:STEP][*WEIGHT] (video, frame "
+                   "folder or image; frames A..B-1 every STEP, or STEP=changes), or synthetic[:domain], "
+                   "skimage[:domain].")
+@click.option("--out", "out", required=True, type=click.Path(file_okay=False, path_type=Path),
+              help="Output folder: step_*.safetensors, state_*.pt, grid_*.png, model.safetensors, losses.csv.")
+@click.option("--arch", type=click.Choice(["unet", "resnet34-unet"]), default="unet", show_default=True)
+@click.option("--base-channels", type=click.IntRange(4, 256), default=32, show_default=True, help="U-Net width.")
+@click.option("--depth", type=click.IntRange(2, 8), default=5, show_default=True, help="U-Net stride-2 blocks.")
+@click.option("--width", type=click.IntRange(4, 128), default=32, show_default=True,
+              help="ResNet-34 U-Net encoder width (64 = published ResNet-34).")
+@click.option("--steps", type=click.IntRange(1), default=2000, show_default=True, help="Total optimisation steps.")
+@click.option("--warmup-steps", type=click.IntRange(0), default=None,
+              help="L1-only steps before the adversarial phase. [default: 20% of --steps]")
+@click.option("--batch", type=click.IntRange(1), default=8, show_default=True)
+@click.option("--crop", type=click.IntRange(16), default=128, show_default=True, help="Random crop side (pixels).")
+@click.option("--short-side", type=click.IntRange(16), default=256, show_default=True,
+              help="Frames are resized to this short side when cached (the inference render size).")
+@click.option("--lr", type=float, default=2e-4, show_default=True, help="Adam learning rate (G and D).")
+@click.option("--beta1", type=float, default=0.5, show_default=True)
+@click.option("--beta2", type=float, default=0.999, show_default=True)
+@click.option("--l1-weight", type=float, default=100.0, show_default=True)
+@click.option("--gan-loss", type=click.Choice(["bce", "lsgan"]), default="bce", show_default=True)
+@click.option("--gan-weight", type=float, default=1.0, show_default=True)
+@click.option("--ciede-weight", type=float, default=0.0, show_default=True,
+              help="Weight of the differentiable CIEDE2000 loss (in dE00 units).")
+@click.option("--d-channels", type=click.IntRange(4), default=64, show_default=True, help="PatchGAN width.")
+@click.option("--d-layers", type=click.IntRange(1, 6), default=3, show_default=True,
+              help="PatchGAN strided layers (3: 70x70 patches).")
+@click.option("--spectral-norm", is_flag=True, help="Spectral normalisation in the discriminator.")
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--checkpoint-every", type=click.IntRange(1), default=500, show_default=True)
+@click.option("--resume", is_flag=True, help="Continue from the newest state_*.pt in --out.")
+@click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True)
+@click.option("--threads", type=click.IntRange(1), default=None, help="CPU threads for torch.")
+@click.pass_context
+def train(ctx, data, out, arch, base_channels, depth, width, steps, warmup_steps, batch, crop, short_side, lr,
+          beta1, beta2, l1_weight, gan_loss, gan_weight, ciede_weight, d_channels, d_layers, spectral_norm, seed,
+          checkpoint_every, resume, device, threads):
+    """Train a generator (L1 warm-up, then conditional GAN against a PatchGAN) and write checkpoints to OUT."""
+    from .train import TrainOptions, train as run_training
+
+    quiet = bool((ctx.obj or {}).get("quiet")) if isinstance(ctx.obj, dict) else False
+    options = TrainOptions(
+        data=data, out=out, arch=arch, base_channels=base_channels, depth=depth, width=width, steps=steps,
+        warmup_steps=warmup_steps, batch=batch, crop=crop, short_side=short_side, lr=lr, betas=(beta1, beta2),
+        l1_weight=l1_weight, gan_loss=gan_loss, gan_weight=gan_weight, ciede_weight=ciede_weight,
+        d_channels=d_channels, d_layers=d_layers, spectral_norm=spectral_norm, seed=seed,
+        checkpoint_every=checkpoint_every, resume=resume, device=device, threads=threads, progress=not quiet,
+    )
+    path = run_training(options)
+    click.echo(f"model: {path}")
