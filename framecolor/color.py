@@ -114,7 +114,7 @@ def rgb_to_lab(rgb: np.ndarray) -> np.ndarray:
 
 
 def lab_to_rgb(lab: np.ndarray) -> np.ndarray:
-    """float32 Lab (H, W, 3) -> float32 sRGB in [0, 1] (out-of-gamut colours clipped per channel)."""
+    """float32 Lab (H, W, 3) -> float32 sRGB in [0, 1]; out-of-gamut colours lose chroma, never luminance."""
     import cv2
 
     lab = lab.astype(np.float32, copy=False)
@@ -122,8 +122,32 @@ def lab_to_rgb(lab: np.ndarray) -> np.ndarray:
     f = np.stack([fy + lab[..., 1] / 500, fy, fy - lab[..., 2] / 200], axis=-1)
     xyz = np.where(f > 6 / 29, f * f * f, (116 * f - 16) / _KAPPA).astype(np.float32)
     lin = cv2.transform(xyz, _XYZ_TO_RGB_F32)
+    lin = _into_gamut_keeping_luminance(lin, xyz[..., 1])
     index = (np.clip(lin, 0, 1) * _ENCODE_STEPS + 0.5).astype(np.int32)
     return _encode_table()[index]
+
+
+def _into_gamut_keeping_luminance(lin: np.ndarray, Y: np.ndarray) -> np.ndarray:
+    """Bring out-of-gamut linear RGB into [0, 1] without changing luminance.
+
+    Clipping each channel would change Y, and so the L the output promises to keep.  Instead each
+    out-of-gamut pixel is moved in linear RGB towards the gray of the same Y (Y is linear in linear RGB
+    and a gray (Y, Y, Y) has luminance Y, so every point on that segment has luminance Y), just far
+    enough to enter the gamut: a pure loss of chroma, the smallest along that line.
+    """
+    outside = (lin.min(axis=-1) < 0) | (lin.max(axis=-1) > 1)
+    if not outside.any():
+        return lin
+    c = lin[outside]
+    y = np.clip(Y[outside], 0, 1)[:, None]
+    d = c - y
+    with np.errstate(divide="ignore", invalid="ignore"):
+        s_high = np.where(c > 1, (1 - y) / d, np.inf)
+        s_low = np.where(c < 0, -y / d, np.inf)
+    s = np.clip(np.minimum(s_high, s_low).min(axis=-1, keepdims=True), 0, 1)
+    lin = lin.copy()
+    lin[outside] = y + s * d
+    return lin
 
 
 def luminance(image: np.ndarray) -> np.ndarray:

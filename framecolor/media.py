@@ -19,6 +19,7 @@ This module imports ``av`` and ``cv2`` at the top: import it lazily from code th
 
 from __future__ import annotations
 
+import io
 import logging
 import math
 import os
@@ -572,6 +573,22 @@ def _transcode_target(codecs: set[str] | None) -> str | None:
     return None
 
 
+def _muxer_takes(fmt: str | None, stream) -> bool:
+    """Whether the muxer accepts a copy of ``stream``: a header written to memory tells for sure
+    (FFmpeg's codec query says yes to FLAC in MOV, whose header writer then refuses it)."""
+    if fmt is None:
+        return True
+    try:
+        with av.open(io.BytesIO(), "w", format=fmt) as trial:
+            trial.add_stream_from_template(stream)
+            trial.start_encoding()
+        return True
+    except (av.FFmpegError, ValueError):
+        return False
+
+
+_STANDARD_LAYOUTS = {1: "mono", 2: "stereo", 3: "2.1", 4: "quad", 5: "5.0", 6: "5.1", 7: "6.1", 8: "7.1"}
+
 _TEXT_SUBTITLES = {"subrip", "srt", "ass", "ssa", "webvtt", "mov_text", "text"}
 
 
@@ -586,6 +603,7 @@ class _SideStreams:
     def __init__(self, source: VideoInfo, output, out_path: Path, codecs: set[str] | None,
                  start_time: float | None, end_time: float | None):  # fmt: skip
         self.out = output
+        self.out_path = out_path
         self.start_time = start_time
         self.end_time = end_time
         self.input = _open_input(source.path)
@@ -595,7 +613,7 @@ class _SideStreams:
                 continue
             name = s.codec_context.name if s.codec_context is not None else None
             label = f"{s.type} stream #{s.index} ({name})"
-            if codecs is None or name in codecs:
+            if (codecs is None or name in codecs) and _muxer_takes(_format_for(out_path), s):
                 try:
                     self.routes[s.index] = ("copy", s, output.add_stream_from_template(s))
                     continue
@@ -633,17 +651,14 @@ class _SideStreams:
     def _audio_encoder(self, s, target: str):
         ctx = s.codec_context
         rate = ctx.sample_rate or 48000
-        enc = self.out.add_stream(target, rate=rate)
-        try:
-            enc.layout = ctx.layout.name if ctx.layout and ctx.layout.nb_channels else "stereo"
-        except (AttributeError, ValueError):
-            enc.layout = "stereo"
+        channels = ctx.layout.nb_channels if ctx.layout is not None else 0
+        # The standard layout for the channel count: a source may have an unordered one ("1 channels").
+        layout = _STANDARD_LAYOUTS.get(channels, "stereo")
+        enc = self.out.add_stream(target, rate=rate, layout=layout)
         if s.language:
             enc.metadata["language"] = s.language
         fmt = enc.codec_context.codec.audio_formats
-        resampler = av.AudioResampler(
-            format=fmt[0].name if fmt else "fltp", layout=enc.layout.name, rate=rate
-        )
+        resampler = av.AudioResampler(format=fmt[0].name if fmt else "fltp", layout=layout, rate=rate)
         return enc, resampler
 
     @property
@@ -679,19 +694,23 @@ class _SideStreams:
 
     def advance(self, until: float | None) -> None:
         """Mux every packet whose time is before ``until`` seconds (all when None)."""
-        try:
-            while True:
+        while True:
+            try:
                 packet = self._next()
-                if packet is None:
-                    return
-                if until is not None and self._time(packet) > until:
-                    self._pending = packet
-                    return
-                if self._in_range(packet):
+            except av.FFmpegError as e:
+                raise MediaError(f"{self.input.name}: reading audio/subtitle packets failed "
+                                 f"({_av_message(e)})") from None  # fmt: skip
+            if packet is None:
+                return
+            if until is not None and self._time(packet) > until:
+                self._pending = packet
+                return
+            if self._in_range(packet):
+                try:
                     self._mux(packet)
-        except av.FFmpegError as e:
-            raise MediaError(f"{self.input.name}: reading audio/subtitle packets failed "
-                             f"({_av_message(e)})") from None  # fmt: skip
+                except av.FFmpegError as e:
+                    raise MediaError(f"{self.out_path}: writing {packet.stream.type} stream "
+                                     f"#{packet.stream.index} failed ({_av_message(e)})") from None  # fmt: skip
 
     def _mux(self, packet) -> None:
         route = self.routes.get(packet.stream.index)

@@ -420,7 +420,7 @@ def _run_one(inp: Path, out: Path, options: RunOptions, colorizer: Colorizer) ->
         writer = FrameFolderWriter(out, overwrite=options.overwrite, skip_existing=options.skip_existing)
         total = len(reader)
         if options.skip_existing:
-            done = [n for n in reader.names_selected if writer.exists(n)]
+            done = [reader.names[i] for i in reader.selected() if writer.exists(reader.names[i])]
             if done:
                 log.info("%s: %d frame(s) already coloured, skipped", out, len(done))
             total -= len(done)

@@ -56,3 +56,13 @@ def test_gray_image_has_zero_ab_and_roundtrips_dtype():
     lab = color.rgb_to_lab(color.to_float_rgb(gray))
     assert np.abs(lab[..., 1:]).max() < 5e-3  # the sRGB matrix's white is D65 to 4 digits
     assert (color.from_float_rgb(color.to_float_rgb(gray), np.uint8) == 77).all()
+
+
+def test_out_of_gamut_colours_keep_their_luminance():
+    """A strong chroma on dark and light grays cannot be shown in sRGB: it is reduced, L is not."""
+    L = np.linspace(2, 98, 200, dtype=np.float32).reshape(10, 20)
+    for ab in [(80.0, -60.0), (-90.0, 90.0), (60.0, 60.0)]:
+        lab = color.join_lab(L, np.broadcast_to(np.float32(ab), L.shape + (2,)))
+        rgb = color.lab_to_rgb(lab)
+        assert np.abs(color.rgb_to_lab(rgb)[..., 0] - L).max() < 0.02
+        assert (rgb >= 0).all() and (rgb <= 1).all()

@@ -1,0 +1,196 @@
+"""The command line: each bad input gives a one-line error, a non-zero exit, and leaves nothing behind."""
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+from clips import make_audio_only, make_frame_folder, make_shapes_clip, read_all_frames
+from framecolor.cli import cli
+
+
+def invoke(*args):
+    return CliRunner().invoke(cli, ["--quiet", *map(str, args)], catch_exceptions=False)
+
+
+def assert_one_line_error(result, *needles):
+    assert result.exit_code != 0
+    lines = [l for l in result.output.strip().splitlines() if l.strip()]
+    assert len(lines) == 1, result.output
+    assert lines[0].startswith("framecolor: error:"), result.output
+    assert "Traceback" not in result.output
+    for needle in needles:
+        assert needle in lines[0], lines[0]
+
+
+def leftovers(folder):
+    return sorted(p.name for p in folder.iterdir() if "tmp" in p.name or p.name.endswith(".part"))
+
+
+@pytest.fixture()
+def clip(tmp_path):
+    return make_shapes_clip(tmp_path / "ep.mkv", frames=12, audio=True, color=False)
+
+
+def test_help_lists_commands_without_importing_torch():
+    code = "import sys; from framecolor.cli import main; sys.argv=['framecolor','--help']\n" \
+           "try:\n    main()\nexcept SystemExit:\n    pass\n" \
+           "assert 'torch' not in sys.modules and 'av' not in sys.modules, 'heavy import'"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    for command in ("run", "sample", "info", "train", "bench"):
+        assert command in out.stdout
+
+
+def test_run_writes_default_output_beside_the_input(clip, tiny_model_path):
+    result = invoke("run", clip, "--model", tiny_model_path)
+    assert result.exit_code == 0, result.output
+    out = clip.with_name("ep.color.mkv")
+    assert out.is_file() and len(read_all_frames(out)) == 12
+    assert leftovers(clip.parent) == []
+
+
+def test_several_inputs_into_a_folder(tmp_path, tiny_model_path):
+    a = make_shapes_clip(tmp_path / "a.mp4", frames=6, audio=False)
+    folder = make_frame_folder(tmp_path / "frames", n=3, bit_depth=8)
+    result = invoke("run", a, folder, "-o", tmp_path / "out", "--model", tiny_model_path)
+    assert result.exit_code == 0, result.output
+    assert (tmp_path / "out" / "a.color.mkv").is_file()
+    assert len(list((tmp_path / "out" / "frames_color").iterdir())) == 3
+
+
+def test_missing_input(tmp_path, tiny_model_path):
+    assert_one_line_error(invoke("run", tmp_path / "nope.mkv", "--model", tiny_model_path), "nope.mkv")
+
+
+def test_not_a_media_file(tmp_path, tiny_model_path):
+    junk = tmp_path / "notes.mkv"
+    junk.write_text("these are not video frames\n" * 50)
+    assert_one_line_error(invoke("run", junk, "--model", tiny_model_path), "notes.mkv")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["notes.mkv"]
+
+
+def test_no_video_stream(tmp_path, tiny_model_path):
+    audio = make_audio_only(tmp_path / "song.mka")
+    assert_one_line_error(invoke("run", audio, "--model", tiny_model_path), "video")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["song.mka"]
+
+
+def test_truncated_file_names_the_frame_and_leaves_no_output(tmp_path, tiny_model_path):
+    src = make_shapes_clip(tmp_path / "full.mp4", frames=60, audio=False)
+    cut = tmp_path / "cut.mkv"
+    full = make_shapes_clip(tmp_path / "full.mkv", frames=60, audio=False)
+    data = full.read_bytes()
+    cut.write_bytes(data[: len(data) // 2])
+    result = invoke("run", cut, "--model", tiny_model_path)
+    assert_one_line_error(result, "frame")
+    assert not (tmp_path / "cut.color.mkv").exists()
+    assert leftovers(tmp_path) == []
+    del src
+
+
+def test_empty_folder(tmp_path, tiny_model_path):
+    (tmp_path / "empty").mkdir()
+    assert_one_line_error(invoke("run", tmp_path / "empty", "--model", tiny_model_path), "no frames")
+    assert not (tmp_path / "empty_color").exists()
+
+
+def test_folder_with_frames_of_different_sizes(tmp_path, tiny_model_path):
+    import cv2
+
+    folder = make_frame_folder(tmp_path / "mixed", n=3, bit_depth=8, size=(64, 48))
+    cv2.imwrite(str(folder / "z_odd.png"), np.zeros((20, 30, 3), np.uint8))
+    assert_one_line_error(invoke("run", folder, "--model", tiny_model_path), "z_odd.png")
+    assert not (tmp_path / "mixed_color").exists()
+
+
+def test_output_equal_to_input_is_refused(clip, tiny_model_path):
+    before = clip.read_bytes()
+    assert_one_line_error(invoke("run", clip, "-o", clip, "--model", tiny_model_path), "input")
+    assert clip.read_bytes() == before
+
+
+def test_existing_output_needs_overwrite(clip, tiny_model_path):
+    out = clip.with_name("ep.color.mkv")
+    out.write_bytes(b"precious")
+    assert_one_line_error(invoke("run", clip, "--model", tiny_model_path), "--overwrite")
+    assert out.read_bytes() == b"precious"
+    assert invoke("run", clip, "--model", tiny_model_path, "--overwrite").exit_code == 0
+    assert len(read_all_frames(out)) == 12
+
+
+def test_output_under_a_file_is_a_clear_error(clip, tmp_path, tiny_model_path):
+    blocker = tmp_path / "blocker"
+    blocker.write_text("x")
+    result = invoke("run", clip, "-o", blocker / "sub" / "out.mkv", "--model", tiny_model_path)
+    assert_one_line_error(result)
+    assert blocker.read_text() == "x"
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root can write anywhere")
+def test_unwritable_output_folder(clip, tmp_path, tiny_model_path):
+    locked = tmp_path / "locked"
+    locked.mkdir()
+    locked.chmod(0o500)
+    try:
+        assert_one_line_error(invoke("run", clip, "-o", locked / "x.mkv", "--model", tiny_model_path), "writable")
+    finally:
+        locked.chmod(0o700)
+
+
+def test_no_default_model_message_or_default_used(clip):
+    """Without --model: the bundled model is used if installed, else a clear one-line error."""
+    from framecolor.checkpoint import DATA_DIR, DEFAULT_MODEL_NAME
+
+    result = invoke("run", clip)
+    if (DATA_DIR / DEFAULT_MODEL_NAME).is_file():
+        assert result.exit_code == 0, result.output
+    else:
+        assert_one_line_error(result, "no default model")
+
+
+def test_ctrl_c_removes_temporary_files_and_exits_130(tmp_path, tiny_model_path):
+    src = make_shapes_clip(tmp_path / "long.mkv", frames=400, size=(160, 120), audio=True)
+    env = dict(os.environ, PYTHONUNBUFFERED="1")
+    proc = subprocess.Popen([sys.executable, "-m", "framecolor.cli", "--quiet", "run", str(src), "--model",
+                             str(tiny_model_path), "--batch", "1"], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, env=env, text=True)
+    deadline = time.time() + 60
+    while time.time() < deadline and not [p for p in tmp_path.iterdir() if "tmp" in p.name]:
+        time.sleep(0.05)
+    assert [p for p in tmp_path.iterdir() if "tmp" in p.name], "the run never started writing"
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err
+    assert "Traceback" not in err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["long.mkv"]
+
+
+def test_skip_existing_resumes_a_folder(tmp_path, tiny_model_path):
+    folder = make_frame_folder(tmp_path / "shot", n=4, bit_depth=8)
+    out = tmp_path / "shot_color"
+    assert invoke("run", folder, "--model", tiny_model_path).exit_code == 0
+    victim = sorted(out.iterdir())[1]
+    kept = sorted(out.iterdir())[0]
+    kept_mtime = kept.stat().st_mtime_ns
+    victim.unlink()
+    assert invoke("run", folder, "--model", tiny_model_path, "--skip-existing").exit_code == 0
+    assert victim.exists() and kept.stat().st_mtime_ns == kept_mtime
+
+
+def test_sample_every_n_frames(clip, tmp_path):
+    result = invoke("sample", clip, "--every", "5", "-o", tmp_path / "samples")
+    assert result.exit_code == 0, result.output
+    assert sorted(p.name for p in (tmp_path / "samples").iterdir()) == [
+        "frame_000000.png", "frame_000005.png", "frame_000010.png"]
+
+
+def test_info_runs():
+    result = invoke("info")
+    assert result.exit_code == 0 and "torch" in result.output

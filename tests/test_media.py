@@ -1,0 +1,449 @@
+"""Properties of framecolor.media: what goes through a read -> write round trip comes out with the
+same frames, timestamps, size, aspect, rotation, audio and subtitles; bad input gives a one-line
+UserError/MediaError and leaves nothing behind."""
+
+from __future__ import annotations
+
+import logging
+from fractions import Fraction
+from pathlib import Path
+
+import av
+import cv2
+import numpy as np
+import pytest
+
+from framecolor.errors import MediaError, UserError
+from framecolor.media import (
+    Frame,
+    FrameFolderReader,
+    FrameFolderWriter,
+    VideoReader,
+    VideoWriter,
+    default_output_path,
+    natural_sort_key,
+    parse_position,
+    probe_video,
+)
+import clips
+
+
+@pytest.fixture(scope="module")
+def clipdir(tmp_path_factory) -> Path:
+    return tmp_path_factory.mktemp("clips")
+
+
+@pytest.fixture(scope="module")
+def shapes_mkv(clipdir):
+    return clips.make_shapes_clip(clipdir / "shapes.mkv", frames=24)
+
+
+@pytest.fixture(scope="module")
+def shapes_mp4(clipdir):
+    return clips.make_shapes_clip(clipdir / "shapes.mp4", frames=24)
+
+
+def roundtrip(src: Path, dst: Path, **writer_options) -> list[Frame]:
+    """Decode ``src`` with VideoReader and encode every frame unchanged with VideoWriter."""
+    frames = []
+    with VideoReader(src) as reader:
+        with VideoWriter(dst, reader.info, **writer_options) as writer:
+            for frame in reader:
+                writer.write(frame)
+                frames.append(frame)
+    return frames
+
+
+def times(path: Path) -> list[Fraction]:
+    return [pts * tb for pts, tb, _ in clips.read_all_frames(path)]
+
+
+# -------------------------------------------------------------------------------------------------
+# Round trips
+
+
+@pytest.mark.parametrize("ext", [".mkv", ".mp4"])
+def test_roundtrip_keeps_frame_count_and_timestamps_cfr(clipdir, shapes_mkv, shapes_mp4, ext):
+    src = shapes_mkv if ext == ".mkv" else shapes_mp4
+    out = clipdir / f"cfr_out{ext}"
+    frames = roundtrip(src, out)
+    assert len(frames) == 24
+    assert [f.index for f in frames] == list(range(24))
+    assert times(out) == times(src)
+    assert probe_video(out).time_base == probe_video(src).time_base  # same container: same time base
+
+
+def test_roundtrip_keeps_variable_frame_rate_timestamps(clipdir):
+    for ext in (".mkv", ".mp4"):
+        src = clips.make_vfr_clip(clipdir / f"vfr{ext}", frames=20)
+        out = clipdir / f"vfr_out{ext}"
+        roundtrip(src, out)
+        src_times, out_times = times(src), times(out)
+        assert len(out_times) == 20
+        assert out_times == src_times
+        gaps = {b - a for a, b in zip(src_times, src_times[1:])}
+        assert len(gaps) > 3  # the clip really is variable rate
+
+
+def test_mp4_to_mkv_keeps_video_timestamps_despite_aac_priming(clipdir, shapes_mp4):
+    """MP4 AAC starts at -23 ms (priming); Matroska must not shift the video to make room."""
+    out = clipdir / "mp4_to.mkv"
+    roundtrip(shapes_mp4, out)
+    assert times(out) == times(shapes_mp4)
+    assert clips.read_packets(out, "audio") == clips.read_packets(shapes_mp4, "audio")
+
+
+def test_pixels_survive_a_near_lossless_roundtrip(clipdir, shapes_mkv):
+    """Same YUV matrix on the way in and out: at crf 0 and 4:4:4 the RGB differs by rounding only."""
+    out = clipdir / "lossless.mkv"
+    frames = roundtrip(shapes_mkv, out, crf=0, pix_fmt="yuv444p")
+    decoded = clips.read_all_frames(out)
+    diff = max(np.abs(f.image.astype(int) - d[2].astype(int)).max() for f, d in zip(frames, decoded))
+    assert diff <= 3
+
+
+def test_odd_size_is_kept(clipdir):
+    src = clips.make_odd_clip(clipdir / "odd.mkv", frames=8, size=(97, 55))
+    out = clipdir / "odd_out.mkv"
+    frames = roundtrip(src, out)
+    assert frames[0].image.shape == (55, 97, 3)
+    info = probe_video(out)
+    assert (info.width, info.height) == (97, 55)
+    assert info.pix_fmt == "yuv444p"
+    assert len(clips.read_all_frames(out)) == 8
+
+
+def test_odd_size_refuses_a_subsampled_pix_fmt(clipdir):
+    src = clips.make_odd_clip(clipdir / "odd2.mkv", frames=3, size=(97, 55))
+    with pytest.raises(UserError, match="even"):
+        VideoWriter(clipdir / "odd2_out.mkv", probe_video(src), pix_fmt="yuv420p")
+    assert not (clipdir / "odd2_out.mkv").exists()
+
+
+def test_10bit_is_read_as_uint16_and_written_as_10bit(clipdir):
+    src = clips.make_10bit_clip(clipdir / "deep.mkv", frames=6)
+    info = probe_video(src)
+    assert info.bit_depth == 10
+    out = clipdir / "deep_out.mkv"
+    frames = roundtrip(src, out)
+    img = frames[0].image
+    assert img.dtype == np.uint16
+    assert np.any(img % 257 != 0)  # values between 8-bit levels: the depth was not thrown away
+    out_info = probe_video(out)
+    assert out_info.pix_fmt == "yuv420p10le" and out_info.bit_depth == 10
+    assert times(out) == times(src)
+
+
+@pytest.mark.parametrize("codec,pix_fmt", [("ffv1", "bgr0"), ("prores_ks", "yuv422p10le"), ("libx265", "yuv420p")])
+def test_other_codecs_write_playable_files(clipdir, shapes_mkv, codec, pix_fmt):
+    ext = ".mov" if codec == "prores_ks" else ".mkv"
+    out = clipdir / f"codec_{codec}{ext}"
+    frames = roundtrip(shapes_mkv, out, codec=codec)
+    info = probe_video(out)
+    assert info.pix_fmt == pix_fmt
+    decoded = clips.read_all_frames(out, fmt="rgb24")
+    assert len(decoded) == len(frames)
+    if codec == "ffv1":  # lossless RGB
+        assert all(np.array_equal(f.image, d[2]) for f, d in zip(frames, decoded))
+
+
+def test_audio_packets_are_byte_identical(clipdir, shapes_mkv, shapes_mp4):
+    for src, ext in ((shapes_mkv, ".mkv"), (shapes_mp4, ".mp4")):
+        out = clipdir / f"audio_out{ext}"
+        roundtrip(src, out)
+        src_packets = clips.read_packets(src, "audio")
+        assert len(src_packets) > 5
+        assert clips.read_packets(out, "audio") == src_packets
+        assert clips.read_packet_times(out, "audio") == clips.read_packet_times(src, "audio")
+
+
+def test_subtitles_are_kept_in_mkv(clipdir):
+    src = clips.make_subtitle_mkv(clipdir / "subs.mkv", frames=30)
+    out = clipdir / "subs_out.mkv"
+    roundtrip(src, out)
+    assert probe_video(out).subtitle_streams == 1
+    assert clips.read_packets(out, "subtitle") == [t.encode() for _, _, t in clips.SUBTITLES]
+    assert clips.read_packet_times(out, "subtitle") == clips.read_packet_times(src, "subtitle")
+    assert clips.read_packets(out, "audio") == clips.read_packets(src, "audio")
+
+
+def test_srt_into_mp4_becomes_mov_text_with_a_warning(clipdir, caplog):
+    src = clips.make_subtitle_mkv(clipdir / "subs2.mkv", frames=30, audio=False)
+    out = clipdir / "subs_out.mp4"
+    with caplog.at_level(logging.WARNING, logger="framecolor"):
+        roundtrip(src, out)
+    assert any("mov_text" in r.getMessage() for r in caplog.records)
+    with av.open(str(out)) as c:
+        stream = c.streams.subtitles[0]
+        assert stream.codec_context.name == "mov_text"
+        texts = []
+        for p in c.demux(stream):
+            if p.size:
+                subs = stream.codec_context.decode2(p)
+                texts += [r.ass.decode() for r in subs or []]
+    assert [t.split(",", 8)[-1] for t in texts if t] == [t for _, _, t in clips.SUBTITLES]
+
+
+def test_mp4_output_with_unsupported_pcm_audio_warns_and_transcodes_to_aac(clipdir, caplog):
+    """MP4 cannot hold unsigned 8-bit PCM: the writer says so and encodes AAC instead."""
+    src = clips.make_shapes_clip(clipdir / "pcm.mkv", frames=12, audio_codec="pcm_u8")
+    out = clipdir / "pcm_out.mp4"
+    with caplog.at_level(logging.WARNING, logger="framecolor"):
+        roundtrip(src, out)
+    assert any("pcm_u8" in r.getMessage() and "aac" in r.getMessage() for r in caplog.records)
+    with av.open(str(out)) as c:
+        audio = c.streams.audio[0]
+        assert audio.codec_context.name == "aac"
+        samples = sum(f.samples for f in c.decode(audio))
+    assert abs(samples - 12 / 25 * 44100) < 3 * 1024  # the whole tone, within encoder padding
+
+
+def test_rotation_and_aspect_ratio_are_kept(clipdir):
+    src = clips.make_shapes_clip(clipdir / "rot.mp4", frames=6, sar=Fraction(4, 3), rotation=90)
+    info = probe_video(src)
+    assert info.rotation == 90 and info.sample_aspect_ratio == Fraction(4, 3)
+    for ext in (".mkv", ".mp4"):
+        out = clipdir / f"rot_out{ext}"
+        roundtrip(src, out)
+        got = probe_video(out)
+        assert got.rotation == 90
+        assert got.display_matrix == info.display_matrix
+        assert got.sample_aspect_ratio == Fraction(4, 3)
+        assert (got.width, got.height) == (96, 64)
+
+
+def test_start_end_every_select_frames_by_number_and_time(clipdir, shapes_mkv):
+    with VideoReader(shapes_mkv, start=4, end=14, every=3) as r:
+        assert [f.index for f in r] == [4, 7, 10, 13]
+    with VideoReader(shapes_mkv, start="0.2s", end="00:00:00.4") as r:  # 25 fps: frames 5..9
+        assert [f.index for f in r] == [5, 6, 7, 8, 9]
+
+
+def test_trimmed_output_copies_only_the_audio_in_range(clipdir, shapes_mkv):
+    out = clipdir / "trim.mkv"
+    with VideoReader(shapes_mkv, start=10, end=20) as reader:
+        with VideoWriter(out, reader.info, trim_side_streams=True) as writer:
+            for frame in reader:
+                writer.write(frame)
+    assert len(times(out)) == 10
+    src_times = clips.read_packet_times(shapes_mkv, "audio")
+    out_times = clips.read_packet_times(out, "audio")
+    assert 0 < len(out_times) < len(src_times)
+    assert min(out_times) >= Fraction(10, 25) - Fraction(1024, 44100) * 5  # flac blocks
+    assert max(out_times) < Fraction(20, 25)
+
+
+def test_parse_position():
+    assert parse_position("120") == 120 and isinstance(parse_position("120"), int)
+    assert parse_position("12.5s") == 12.5
+    assert parse_position("12.5") == 12.5
+    assert parse_position("01:02.5") == 62.5
+    assert parse_position("00:01:02.5") == 62.5
+    assert parse_position("1:00:00") == 3600.0
+    with pytest.raises(UserError):
+        parse_position("soon")
+
+
+def test_natural_sort():
+    names = ["frame10.png", "frame2.png", "Frame1.png", "frame100.png", "a.png"]
+    assert sorted(names, key=natural_sort_key) == [
+        "a.png", "Frame1.png", "frame2.png", "frame10.png", "frame100.png"
+    ]  # fmt: skip
+
+
+def test_default_output_path(tmp_path):
+    (tmp_path / "shots").mkdir()
+    assert default_output_path(tmp_path / "ep1.mp4") == tmp_path / "ep1.color.mkv"
+    assert default_output_path(tmp_path / "shots") == tmp_path / "shots_color"
+    assert default_output_path(tmp_path / "ep1.mp4", tmp_path / "o") == tmp_path / "o" / "ep1.color.mkv"
+
+
+# -------------------------------------------------------------------------------------------------
+# Frame folders
+
+
+def test_16bit_folder_roundtrip_stays_16bit_in_natural_order(tmp_path):
+    src = clips.make_frame_folder(tmp_path / "in", n=5, bit_depth=16)
+    reader = FrameFolderReader(src)
+    assert reader.bit_depth == 16 and (reader.width, reader.height) == (64, 48)
+    assert reader.names == [f"f{n}.png" for n in clips.frame_folder_numbers(5)]
+    writer = FrameFolderWriter(tmp_path / "out")
+    frames = list(reader)
+    assert [int(f.image[0, 0, 0]) // 257 for f in frames] == list(range(5))
+    for f in frames:
+        writer.write(f)
+    writer.close()
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == sorted(reader.names)
+    for f in frames:
+        back = cv2.imread(str(tmp_path / "out" / f.name), cv2.IMREAD_UNCHANGED)
+        assert back.dtype == np.uint16
+        assert np.array_equal(back[..., ::-1], f.image)
+
+
+def test_folder_reader_reads_gray_and_alpha_as_rgb_and_jpg_writes_8bit(tmp_path):
+    d = tmp_path / "mixed"
+    d.mkdir()
+    cv2.imwrite(str(d / "a1.png"), np.full((8, 10), 77, np.uint8))
+    cv2.imwrite(str(d / "a2.png"), np.dstack([np.full((8, 10), v, np.uint8) for v in (1, 2, 3, 4)]))
+    cv2.imwrite(str(d / "a3.jpg"), np.full((8, 10, 3), 100, np.uint8))
+    frames = list(FrameFolderReader(d))
+    assert all(f.image.shape == (8, 10, 3) for f in frames)
+    assert frames[0].image[0, 0].tolist() == [77, 77, 77]
+    assert frames[1].image[0, 0].tolist() == [3, 2, 1]  # BGRA on disk -> RGB
+    out = FrameFolderWriter(tmp_path / "o")
+    deep = Frame(index=0, image=np.full((8, 10, 3), 40000, np.uint16), name="x.jpg")
+    out.write(deep)
+    back = cv2.imread(str(tmp_path / "o" / "x.jpg"), cv2.IMREAD_UNCHANGED)
+    assert back.dtype == np.uint8 and abs(int(back[0, 0, 0]) - 40000 // 257) <= 2
+
+
+def test_folder_reader_start_end_every(tmp_path):
+    src = clips.make_frame_folder(tmp_path / "in", n=8, bit_depth=8)
+    frames = list(FrameFolderReader(src, start=1, end=7, every=2))
+    assert [f.index for f in frames] == [1, 3, 5]
+    assert [int(f.image[0, 0, 0]) for f in frames] == [1, 3, 5]
+
+
+def test_empty_folder_is_refused(tmp_path):
+    (tmp_path / "empty").mkdir()
+    (tmp_path / "empty" / "notes.txt").write_text("no frames here")
+    with pytest.raises(UserError, match="holds no frames"):
+        FrameFolderReader(tmp_path / "empty")
+
+
+@pytest.mark.parametrize("ext", [".png", ".jpg", ".tif", ".bmp"])
+def test_folder_with_mixed_sizes_names_the_odd_file(tmp_path, ext):
+    d = tmp_path / "sizes"
+    d.mkdir()
+    for i in (1, 2, 3):
+        cv2.imwrite(str(d / f"s{i}{ext}"), np.zeros((20, 30, 3), np.uint8))
+    cv2.imwrite(str(d / f"s10{ext}"), np.zeros((21, 30, 3), np.uint8))
+    with pytest.raises(UserError, match=f"s10{ext}.*30x21"):
+        FrameFolderReader(d)
+
+
+def test_folder_writer_refuses_non_empty_folder_and_honours_skip_existing(tmp_path):
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "f1.png").write_bytes(b"old")
+    with pytest.raises(UserError, match="not empty"):
+        FrameFolderWriter(out)
+    w = FrameFolderWriter(out, skip_existing=True)
+    assert w.exists("f1.png") and not w.exists("f2.png")
+    img = np.zeros((4, 4, 3), np.uint8)
+    w.write(Frame(0, img, name="f1.png"))
+    w.write(Frame(1, img, name="f2.png"))
+    w.close()
+    assert (out / "f1.png").read_bytes() == b"old"  # resumed, not redone
+    assert (out / "f2.png").exists() and w.skipped == 1 and w.written == 1
+    assert sorted(p.name for p in out.iterdir()) == ["f1.png", "f2.png"]  # no temporaries left
+
+
+def test_folder_writer_refuses_unwritable_folder(tmp_path):
+    ro = tmp_path / "ro"
+    ro.mkdir()
+    ro.chmod(0o500)
+    try:
+        import os
+
+        if os.access(ro, os.W_OK):  # running as root: permissions are not enforced
+            pytest.skip("permissions are not enforced for this user")
+        with pytest.raises(UserError, match="not writable|cannot create"):
+            FrameFolderWriter(ro / "out")
+    finally:
+        ro.chmod(0o700)
+
+
+# -------------------------------------------------------------------------------------------------
+# Bad input
+
+
+def _cut_in_half(src: Path, dst: Path) -> Path:
+    data = src.read_bytes()
+    dst.write_bytes(data[: len(data) // 2])
+    return dst
+
+
+def test_truncated_mkv_raises_naming_the_frame_and_leaves_no_output(clipdir):
+    src = clips.make_shapes_clip(clipdir / "long.mkv", frames=40, audio=False)
+    cut = _cut_in_half(src, clipdir / "cut.mkv")
+    out = clipdir / "cut_out.mkv"
+    with pytest.raises(MediaError, match=r"ends early at frame \d+ of about 40"):
+        roundtrip(cut, out)
+    assert not out.exists()
+    assert not list(clipdir.glob(".cut_out*"))
+
+
+def test_truncated_mp4_raises_naming_the_frame(clipdir):
+    src = clipdir / "faststart.mp4"
+    # moov first (faststart), so that the first half is still a readable file
+    with av.open(str(src), "w", options={"movflags": "+faststart"}) as out:
+        vs = out.add_stream("libx264", rate=25, options={"preset": "ultrafast"})
+        vs.width, vs.height, vs.pix_fmt = 96, 64, "yuv420p"
+        rng = np.random.default_rng(1)
+        for i in range(40):
+            f = av.VideoFrame.from_ndarray(rng.integers(0, 255, (64, 96, 3), np.uint8), format="rgb24")
+            f.pts = i
+            out.mux(vs.encode(f))
+        out.mux(vs.encode(None))
+    cut = _cut_in_half(src, clipdir / "cut.mp4")
+    with pytest.raises(MediaError, match=r"frame \d+"):
+        with VideoReader(cut) as r:
+            n = sum(1 for _ in r)
+    assert "n" not in locals() or n < 40
+
+
+def test_not_media_file(tmp_path):
+    p = tmp_path / "notes.mp4"
+    p.write_text("this is not a video\n" * 50)
+    with pytest.raises(MediaError, match="not a media file"):
+        probe_video(p)
+
+
+def test_missing_file(tmp_path):
+    with pytest.raises(UserError, match="no such file"):
+        VideoReader(tmp_path / "nope.mkv")
+
+
+def test_audio_only_file_has_no_video_stream(tmp_path):
+    p = clips.make_audio_only(tmp_path / "sound.m4a")
+    with pytest.raises(MediaError, match="has no video stream"):
+        VideoReader(p)
+
+
+def test_writer_leaves_no_file_when_aborted(clipdir, shapes_mkv):
+    out = clipdir / "aborted.mkv"
+    with pytest.raises(RuntimeError, match="boom"):
+        with VideoReader(shapes_mkv) as reader:
+            with VideoWriter(out, reader.info) as writer:
+                for i, frame in enumerate(reader):
+                    writer.write(frame)
+                    if i == 10:
+                        assert writer.tmp_path.exists()
+                        raise RuntimeError("boom")
+    assert not out.exists()
+    assert not writer.tmp_path.exists()
+
+
+def test_existing_output_refused_unless_overwrite(clipdir, shapes_mkv):
+    out = clipdir / "exists.mkv"
+    out.write_bytes(b"precious")
+    with pytest.raises(UserError, match="exists"):
+        VideoWriter(out, probe_video(shapes_mkv))
+    assert out.read_bytes() == b"precious"
+    roundtrip(shapes_mkv, out, overwrite=True)
+    assert len(times(out)) == 24
+
+
+def test_output_equal_to_input_refused(clipdir, shapes_mkv):
+    before = shapes_mkv.read_bytes()
+    with pytest.raises(UserError, match="is the input"):
+        VideoWriter(shapes_mkv, probe_video(shapes_mkv), overwrite=True)
+    with pytest.raises(UserError, match="is the input"):
+        VideoWriter(clipdir / "." / shapes_mkv.name, probe_video(shapes_mkv), overwrite=True)
+    assert shapes_mkv.read_bytes() == before
+
+
+def test_container_that_cannot_hold_the_codec_is_refused(clipdir, shapes_mkv):
+    with pytest.raises(UserError, match="cannot hold libx264"):
+        VideoWriter(clipdir / "x.webm", probe_video(shapes_mkv))
