@@ -324,14 +324,18 @@ def probe_video(path) -> VideoInfo:
         )
 
 
+# AVColorSpace -> the swscale matrix that decodes it (FFmpeg's SWS_CS_* numbering).
+_SWS_MATRIX = {1: 1, 4: 4, 5: 5, 6: 5, 7: 7, 9: 9, 10: 9}
+
+
 def _yuv_matrix(info: VideoInfo) -> int:
     """The YUV<->RGB matrix used both to decode and to encode, so that a round trip is consistent.
 
     The source's tag when it has one; otherwise what players assume: BT.709 from 720 lines up,
     BT.601 below.
     """
-    if info.colorspace in (1, 4, 5, 6, 7, 9, 10):
-        return 5 if info.colorspace == 6 else info.colorspace  # 6 (smpte170m) is 601 too
+    if info.colorspace in _SWS_MATRIX:
+        return _SWS_MATRIX[info.colorspace]
     return 1 if info.height >= 720 else 5
 
 
@@ -386,6 +390,26 @@ class VideoReader:
             self._container.close()
             self._container = None
 
+    def estimated_count(self) -> int | None:
+        """About how many frames iteration yields (for progress bars); None when unknown."""
+        total = self.info.frame_count
+        rate = float(self.info.average_rate) if self.info.average_rate else None
+
+        def position(p, default):
+            if p is None:
+                return default
+            if isinstance(p, int):
+                return p
+            return None if rate is None else int(math.ceil(p * rate - 1e-6))
+
+        first = position(self.start, 0)
+        last = position(self.end, total)
+        if first is None or last is None:
+            return None
+        if total is not None:
+            last = min(last, total)
+        return max(0, -(-(last - first) // self.every))
+
     @property
     def rgb_format(self) -> str:
         return "rgb48le" if self.info.bit_depth > 8 else "rgb24"
@@ -403,7 +427,7 @@ class VideoReader:
     def __iter__(self) -> Iterator[Frame]:
         info = self.info
         self._container = container = _open_input(self.path)
-        vs = container.streams.video[[s.index for s in container.streams.video].index(info.stream_index)]
+        vs = container.streams[info.stream_index]
         if self.threads is True:
             vs.thread_type = "AUTO"
         elif isinstance(self.threads, int) and self.threads > 1:
@@ -840,7 +864,7 @@ class VideoWriter:
             if source.sample_aspect_ratio:
                 cc.sample_aspect_ratio = source.sample_aspect_ratio
             if not self._rgb_out:
-                cc.colorspace = self._matrix
+                cc.colorspace = source.colorspace if source.colorspace in _SWS_MATRIX else self._matrix
                 cc.color_range = self._range
                 if source.color_primaries not in (0, 2):
                     cc.color_primaries = source.color_primaries
@@ -1095,6 +1119,8 @@ class FrameFolderReader:
             raise UserError(f"{self.path}: folder is not readable (permission denied)") from None
         if not self.names:
             raise UserError(f"{self.path}: folder holds no frames (png, jpg, tif, bmp)")
+        start = parse_position(start) if isinstance(start, str) else start
+        end = parse_position(end) if isinstance(end, str) else end
         for name, value in (("start", start), ("end", end)):
             if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 0):
                 raise UserError(f"{name} for a frame folder must be a frame position (whole number), "

@@ -143,3 +143,26 @@ def test_bad_options_are_user_errors(tmp_path):
         TrainOptions(data=["synthetic"], out=tmp_path, arch="vgg")
     with pytest.raises(UserError):
         train(TrainOptions(data=["nope.mp4:anime"], out=tmp_path / "x", steps=1, **TINY))
+
+
+def test_framecolor_train_then_run_with_the_trained_model_end_to_end(tmp_path):
+    """`framecolor train` (attached lazily to the main group) writes a model that `framecolor run --model`
+    uses on a real clip, by file and by folder."""
+    from framecolor.cli import cli
+
+    from clips import make_shapes_clip, read_all_frames
+
+    out = tmp_path / "model"
+    runner = CliRunner()
+    result = runner.invoke(cli, ["--quiet", "train", "--data", "synthetic", "--out", str(out), "--steps", "2",
+                                 "--base-channels", "8", "--depth", "3", "--batch", "2", "--crop", "32",
+                                 "--short-side", "48", "--d-channels", "8", "--d-layers", "2", "--threads", "1",
+                                 "--warmup-steps", "1", "--checkpoint-every", "2"], catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    clip = make_shapes_clip(tmp_path / "in.mkv", frames=6, audio=False)
+    for model in (out / "step_000002.safetensors", out):
+        target = tmp_path / f"out_{model.name}.mkv"
+        result = runner.invoke(cli, ["--quiet", "run", str(clip), "-o", str(target), "--model", str(model)],
+                               catch_exceptions=False)
+        assert result.exit_code == 0, result.output
+        assert len(read_all_frames(target)) == 6
