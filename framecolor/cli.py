@@ -84,7 +84,6 @@ def _setup_logging(quiet: bool, verbose: bool) -> None:
     handler.setFormatter(logging.Formatter("framecolor: %(message)s"))
     log.handlers[:] = [handler]
     log.setLevel(level)
-    log.propagate = False
 
 
 @click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})

@@ -26,7 +26,7 @@ import os
 import re
 import struct
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
 
@@ -196,6 +196,7 @@ class VideoInfo:
     color_primaries: int = 2
     color_trc: int = 2
     stream_index: int = 0
+    attachments: int = 0  # Matroska attachments (fonts for ASS subtitles)
 
     @property
     def display_aspect_ratio(self) -> Fraction:
@@ -321,6 +322,7 @@ def probe_video(path) -> VideoInfo:
             color_primaries=int(first.color_primaries),
             color_trc=int(first.color_trc),
             stream_index=vs.index,
+            attachments=sum(1 for s in container.streams if s.type == "attachment"),
         )
 
 
@@ -340,9 +342,10 @@ def _yuv_matrix(info: VideoInfo) -> int:
 
 
 def _yuv_range(info: VideoInfo) -> int:
+    """The source's range tag; untagged: full for yuvj and gray (scans, FFV1 archives), else limited."""
     if info.color_range in (1, 2):
         return info.color_range
-    return 2 if info.pix_fmt.startswith("yuvj") else 1
+    return 2 if info.pix_fmt.startswith(("yuvj", "gray")) else 1
 
 
 # --------------------------------------------------------------------------------------------------
@@ -611,6 +614,14 @@ def _muxer_takes(fmt: str | None, stream) -> bool:
         return False
 
 
+def _subtitle_target(codecs: set[str] | None) -> str | None:
+    """Text subtitle codec to convert to when the container cannot take the source's."""
+    for name in ("mov_text", "subrip", "webvtt", "ass"):
+        if codecs and name in codecs:
+            return name
+    return None
+
+
 _STANDARD_LAYOUTS = {1: "mono", 2: "stereo", 3: "2.1", 4: "quad", 5: "5.0", 6: "5.1", 7: "6.1", 8: "7.1"}
 
 _TEXT_SUBTITLES = {"subrip", "srt", "ass", "ssa", "webvtt", "mov_text", "text"}
@@ -633,6 +644,9 @@ class _SideStreams:
         self.input = _open_input(source.path)
         self.routes: dict[int, tuple] = {}
         for s in self.input.streams:
+            if s.type == "attachment":
+                self._copy_attachment(s, out_path)
+                continue
             if s.type not in ("audio", "subtitle"):
                 continue
             name = s.codec_context.name if s.codec_context is not None else None
@@ -651,11 +665,11 @@ class _SideStreams:
                     continue
                 log.warning("%s: the %s container cannot hold %s audio: transcoding %s to %s",
                             out_path, out_path.suffix, name, label, target)  # fmt: skip
-                self.routes[s.index] = ("transcode", s, self._audio_encoder(s, target), None)
-            elif name in _TEXT_SUBTITLES and codecs and "mov_text" in codecs:
-                log.warning("%s: the %s container cannot hold %s subtitles: %s converted to mov_text",
-                            out_path, out_path.suffix, name, label)  # fmt: skip
-                enc = output.add_stream("mov_text")
+                self.routes[s.index] = ("transcode", s, self._audio_encoder(s, target))
+            elif name in _TEXT_SUBTITLES and (target := _subtitle_target(codecs)) is not None:
+                log.warning("%s: the %s container cannot hold %s subtitles: %s converted to %s",
+                            out_path, out_path.suffix, name, label, target)  # fmt: skip
+                enc = output.add_stream(target)
                 enc.time_base = s.time_base
                 s.codec_context.open()  # the text decoder builds the ASS header the encoder needs
                 enc.codec_context.subtitle_header = s.codec_context.subtitle_header
@@ -672,9 +686,22 @@ class _SideStreams:
         self._pending = None
         self._done = not self.routes
 
+    def _copy_attachment(self, s, out_path: Path) -> None:
+        """Attachments (fonts that ASS subtitles are drawn with) go along where the container has them."""
+        if _format_for(out_path) != "matroska":
+            log.warning("%s: attachment %s dropped (only Matroska holds attachments)",
+                        out_path, s.metadata.get("filename"))  # fmt: skip
+            return
+        name = s.metadata.get("filename") or f"attachment{s.index}"
+        mimetype = s.metadata.get("mimetype") or "application/octet-stream"
+        self.out.add_attachment(name, mimetype, s.data)
+
     def _audio_encoder(self, s, target: str):
         ctx = s.codec_context
         rate = ctx.sample_rate or 48000
+        rates = av.Codec(target, "w").audio_rates
+        if rates and rate not in rates:  # e.g. Opus: 48 kHz, never 44.1
+            rate = min(rates, key=lambda r: (r < rate, abs(r - rate)))
         channels = ctx.layout.nb_channels if ctx.layout is not None else 0
         # The standard layout for the channel count: a source may have an unordered one ("1 channels").
         layout = _STANDARD_LAYOUTS.get(channels, "stereo")
@@ -752,7 +779,7 @@ class _SideStreams:
         elif kind == "subtitle":
             enc = route[2]
             subset = packet.stream.codec_context.decode2(packet)
-            if subset is None:
+            if subset is None or len(subset) == 0:  # e.g. the empty gap cues of mov_text
                 return
             out_packet = enc.codec_context.encode_subtitle(subset)
             out_packet.pts = packet.pts
@@ -785,8 +812,9 @@ class VideoWriter:
     it imposes its own, e.g. Matroska's 1 ms, timestamps are rescaled), same size (odd sizes use
     4:4:4), same sample aspect ratio and display matrix (rotation). The source's audio and subtitle
     streams are copied packet for packet, interleaved with the video; ``start_time``/``end_time``
-    (seconds on the source timeline, as ``Frame.time``) limit them to a range, and
-    ``trim_side_streams=True`` limits them to the span of the frames written.
+    (seconds from the start of the source's video stream, as VideoReader's ``start``/``end`` times)
+    limit them to a range, and ``trim_side_streams=True`` limits them to the span of the frames
+    actually written (exact, also for frame-number ranges and variable frame rate).
 
     The file is written as a hidden temporary beside the target and renamed by :meth:`close`;
     :meth:`abort` (called on any exception inside ``with``) removes it and never touches the target.
@@ -873,8 +901,13 @@ class VideoWriter:
             if source.display_matrix is not None:
                 vs.set_display_matrix(source.display_matrix)
             self._vs = vs
-            if copy_streams and (source.audio_streams or source.subtitle_streams):
-                self._side = _SideStreams(source, self._out, self.path, codecs, start_time, end_time)
+            if copy_streams and (source.audio_streams or source.subtitle_streams or source.attachments):
+                # start/end are seconds from the video stream's start, as VideoReader takes them;
+                # packet times are absolute on the source timeline.
+                t0 = source.start_time or 0.0
+                self._side = _SideStreams(source, self._out, self.path, codecs,
+                                          None if start_time is None else t0 + start_time,
+                                          None if end_time is None else t0 + end_time)  # fmt: skip
         except BaseException:
             self.abort()
             raise

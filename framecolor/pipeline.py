@@ -408,9 +408,11 @@ def _run_one(inp: Path, out: Path, options: RunOptions, colorizer: Colorizer) ->
     if kind == "video":
         reader = VideoReader(inp, start=start, end=end, every=options.every)
         info = reader.info
-        total = _expected_count(info.frame_count, start, end, options.every, info)
+        total = reader.estimated_count()
+        # With a range, audio and subtitles are cut to the span of the frames really written (exact
+        # for variable frame rate too, where frame numbers do not map to times by the average rate).
         writer = VideoWriter(out, source=info, codec=options.codec, crf=options.crf, pix_fmt=options.pix_fmt,
-                             start_time=_as_seconds(start, info), end_time=_as_seconds(end, info),
+                             trim_side_streams=start is not None or end is not None,
                              overwrite=options.overwrite)
         frames = iter(reader)
     else:
@@ -449,30 +451,3 @@ def _run_one(inp: Path, out: Path, options: RunOptions, colorizer: Colorizer) ->
     log.info("%s -> %s: %d frames in %.1f s (%.2f frames/s)", inp.name, out, stats.frames, stats.seconds,
              stats.frames / max(stats.seconds, 1e-9))
     return Path(result)
-
-
-def _as_seconds(position, info) -> float | None:
-    """A --start/--end position as seconds (frame numbers via the average rate) for audio trimming."""
-    if position is None:
-        return None
-    if isinstance(position, float):
-        return position
-    rate = info.average_rate
-    return float(position / rate) if rate else None
-
-
-def _expected_count(frame_count, start, end, every, info) -> int | None:
-    if frame_count is None:
-        return None
-    rate = float(info.average_rate) if info.average_rate else None
-
-    def as_frame(pos, default):
-        if pos is None:
-            return default
-        if isinstance(pos, float):
-            return int(round(pos * rate)) if rate else default
-        return pos
-
-    first = max(0, as_frame(start, 0))
-    last = min(frame_count, as_frame(end, frame_count))
-    return max(0, -(-(last - first) // every))

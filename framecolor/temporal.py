@@ -260,14 +260,15 @@ class FlowSmoother:
 
     def __init__(
         self,
-        strength: float = 0.8,
+        strength: float = 0.9,
         flow_size: int = 160,
         cut_detector: CutDetector | None = None,
-        preset: str = "fast",
-        fb_sigma: float = 1.0,
-        photo_sigma: float = 6.0,
+        preset: str = "medium",
+        fb_sigma: float = 2.0,
+        photo_sigma: float = 10.0,
         chroma_keep: float = 1.0,
-        max_chroma_gain: float = 2.0,
+        max_chroma_gain: float = 1.5,
+        fill_sigma: float = 0.1,
     ):
         if not 0.0 <= strength < 1.0:
             raise UserError(f"temporal strength must be in [0, 1), got {strength}")
@@ -284,6 +285,7 @@ class FlowSmoother:
         self.photo_sigma = float(photo_sigma)
         self.chroma_keep = float(chroma_keep)
         self.max_chroma_gain = float(max_chroma_gain)
+        self.fill_sigma = float(fill_sigma)
         self.cut_detector = cut_detector if cut_detector is not None else CutDetector()
         self._dis = None
         self._prev_small: np.ndarray | None = None  # previous L at flow size
@@ -312,13 +314,34 @@ class FlowSmoother:
         # round trip: x -> x + back(x) in the previous frame -> + fwd(there) should land on x again
         fwd_at = cv2.remap(fwd, mx, my, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
         err2 = np.sum((back + fwd_at) ** 2, axis=2)
+        # tolerance grows with the motion, as in Sundaram et al.'s consistency test
+        tol2 = self.fb_sigma**2 + 0.01 * (np.sum(back * back, axis=2) + np.sum(fwd_at * fwd_at, axis=2))
         prev_w = cv2.remap(prev, mx, my, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
         dL = (prev_w.astype(np.float32) - small.astype(np.float32)) * np.float32(1 / 2.55)
-        conf = np.exp(-err2 / self.fb_sigma**2 - (dL * dL) / self.photo_sigma**2)
+        conf = np.exp(-err2 / tol2 - (dL * dL) / self.photo_sigma**2)
         # content that came from outside the previous frame has no history
         inside = (mx >= 0) & (mx <= w - 1) & (my >= 0) & (my <= h - 1)
         conf *= inside
         return conf.astype(np.float32)
+
+    def _low_frequency_fill(self, diff, conf, small_size, full_size):
+        """Smooth correction field for pixels without a trusted history (occlusions, new content).
+
+        Normalised convolution (Knutsson & Westin, CVPR 1993) of the confident pixels' correction
+        ``warped history - prediction``: the low-frequency part of the temporal correction, which is where a
+        colouriser's flicker lives (global casts, slowly varying tints), carried into the pixels around. Its
+        reach fades where few confident pixels are near (after a missed cut nothing is confident: no fill).
+        """
+        import cv2
+
+        fw, fh = small_size
+        sigma = self.fill_sigma * max(fw, fh)
+        d = cv2.resize(diff, small_size, interpolation=cv2.INTER_AREA)
+        num = cv2.GaussianBlur(d * conf[..., None], (0, 0), sigma, borderType=cv2.BORDER_REFLECT)
+        den = cv2.GaussianBlur(conf, (0, 0), sigma, borderType=cv2.BORDER_REFLECT)
+        field = num / np.maximum(den, 1e-3)[..., None]
+        field *= np.minimum(1.0, den * 2.0)[..., None]
+        return cv2.resize(field, full_size, interpolation=cv2.INTER_LINEAR)
 
     def reset(self) -> None:
         """Drop the history (next frame is output as predicted)."""
@@ -350,7 +373,10 @@ class FlowSmoother:
             back_full = cv2.resize(back, (w, h), interpolation=cv2.INTER_LINEAR) * scale
             weight = cv2.resize(conf, (w, h), interpolation=cv2.INTER_LINEAR) * np.float32(self.strength)
             hist = warp(prev_ab, back_full)
-            out = blend_ab(ab, hist, weight, self.chroma_keep, self.max_chroma_gain)
+            fill = None
+            if self.fill_sigma > 0:
+                fill = self._low_frequency_fill(hist - ab, conf, (fw, fh), (w, h))
+            out = blend_ab(ab, hist, weight, self.chroma_keep, self.max_chroma_gain, fill, self.strength)
         self._prev_small = small
         self._prev_ab = out
         return [TemporalItem(item.index, item.L, out, item.payload)]
@@ -362,18 +388,28 @@ class FlowSmoother:
 
 
 def blend_ab(
-    pred: np.ndarray, hist: np.ndarray, weight: np.ndarray, chroma_keep: float = 1.0, max_gain: float = 2.0
+    pred: np.ndarray,
+    hist: np.ndarray,
+    weight: np.ndarray,
+    chroma_keep: float = 1.0,
+    max_gain: float = 2.0,
+    fill: np.ndarray | None = None,
+    strength: float = 1.0,
 ) -> np.ndarray:
     """``pred + weight * (hist - pred)`` with the chroma magnitude pulled back towards the blend of the two
     magnitudes, so averaging two different hues does not grey them out. The gain is capped at ``max_gain``
     (opposite guesses whose mean is nearly grey stay nearly grey rather than getting an invented hue)."""
     w = weight[..., None]
     out = pred + w * (hist - pred)
+    if fill is not None:  # where the history is not trusted, take its low-frequency correction instead
+        out += (strength - w) * fill
     if chroma_keep > 0:
         c_pred = np.sqrt(np.sum(pred * pred, axis=2))
         c_hist = np.sqrt(np.sum(hist * hist, axis=2))
         c_out = np.sqrt(np.sum(out * out, axis=2))
-        target = c_pred + weight * (c_hist - c_pred)
+        # Averaging two guesses of similar saturation but different hue must not grey them out; averaging
+        # noise around grey must not be re-inflated: aim for the smaller of the two magnitudes.
+        target = np.minimum(c_pred, c_hist)
         gain = np.minimum(target / np.maximum(c_out, 1e-3), max_gain)
         gain = 1.0 + chroma_keep * (np.maximum(gain, 1.0) - 1.0)
         out *= gain[..., None]

@@ -193,11 +193,35 @@ def make_10bit_clip(path, frames: int = 12, size=(96, 64), codec: str = "libx264
     return path
 
 
+def make_gray_clip(path, frames: int = 8, size=(96, 64), codec: str = "ffv1") -> Path:
+    """A black-and-white clip stored as gray (luma only, full range, as film scans are): a
+    horizontal ramp from 0 to 255 plus the moving shapes in gray."""
+    path = Path(path)
+    w, h = size
+    tb = Fraction(1, 25)
+    ramp = np.linspace(0, 255, w).round().astype(np.uint8)
+    with av.open(str(path), "w") as out:
+        vs = _video_stream(out, codec, w, h, 25, "gray", time_base=tb)
+        for i in range(frames):
+            g = shapes_image(i, w, h, color=False)[..., 0]
+            g[: h // 4] = ramp  # the top quarter spans the whole 0..255 range
+            f = av.VideoFrame.from_ndarray(g, format="gray")
+            f.pts = i
+            f.time_base = tb
+            out.mux(vs.encode(f))
+        out.mux(vs.encode(None))
+    return path
+
+
 SUBTITLES = [(0.0, 0.4, "Hello there."), (0.5, 0.9, "Second line, with a comma."), (1.0, 1.5, "The end")]
 
 
-def make_subtitle_mkv(path, frames: int = 40, size=(96, 64), audio=True) -> Path:
-    """MKV with video, a flac audio track and a SubRip subtitle track of three cues (``SUBTITLES``).
+FONT_ATTACHMENT = ("demo-font.ttf", "font/ttf", b"\x00\x01\x00\x00 not a real font, just bytes" * 4)
+
+
+def make_subtitle_mkv(path, frames: int = 40, size=(96, 64), audio=True, attachment=False) -> Path:
+    """MKV with video, a flac audio track and a SubRip subtitle track of three cues (``SUBTITLES``),
+    and with ``attachment`` a font-like attachment (``FONT_ATTACHMENT``), as anime releases carry.
 
     Subtitle packets are muxed directly: a SubRip packet in Matroska is the cue's plain text.
     """
@@ -208,6 +232,8 @@ def make_subtitle_mkv(path, frames: int = 40, size=(96, 64), audio=True) -> Path
         vs = _video_stream(out, "libx264", w, h, 25, "yuv420p", time_base=tb)
         astream = _add_audio(out, "flac") if audio else None
         sub = out.add_mux_stream("subrip")
+        if attachment:
+            out.add_attachment(*FONT_ATTACHMENT)
         sub.time_base = Fraction(1, 1000)
         sub.metadata["language"] = "eng"
         for start, end, text in SUBTITLES:
@@ -275,7 +301,8 @@ def make_frame_folder(path, n: int = 5, bit_depth: int = 16, size=(64, 48), ext:
         img = shapes_image(k, w, h, color)
         if bit_depth == 16:
             img16 = img.astype(np.uint16) * 257
-            img16[1:, :, 2] += np.uint16(100 + k)  # not a multiple of 257: a true 16-bit value
+            blue = img16[1:, :, 2]  # shift off the multiples of 257: true 16-bit values, no wrap-around
+            img16[1:, :, 2] = np.where(blue < 60000, blue + (100 + k), blue - (100 + k))
             img16[0, 0, 0] = k * 257
             out = img16
         else:

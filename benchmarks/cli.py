@@ -1,0 +1,121 @@
+"""`framecolor bench quality` and `framecolor bench speed`: the Click group attached lazily to the
+`framecolor` command by import path ("benchmarks.cli:bench").  Options are parsed here; the work is in
+benchmarks/quality.py, report.py and speed.py."""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from pathlib import Path
+
+import click
+
+from framecolor.errors import UserError
+
+
+class _BenchGroup(click.Group):
+    """Turns a UserError into one line and its exit code also when the group is run on its own."""
+
+    def invoke(self, ctx):
+        try:
+            return super().invoke(ctx)
+        except UserError as exc:
+            err = click.ClickException(str(exc))
+            err.exit_code = exc.exit_code
+            raise err from None
+
+
+@click.group(cls=_BenchGroup)
+def bench():
+    """Quality (CIEDE2000, SSIM, PSNR, colourfulness, CDC, warp error) and speed benchmarks."""
+
+
+def _model_names(models: tuple[Path, ...]) -> list[tuple[str, object]]:
+    if not models:
+        return [("default", None)]
+    out, seen = [], {}
+    for m in models:
+        name = m.stem if m.suffix else m.name
+        if name == "model" and m.parent.name:  # training folders hold model.safetensors
+            name = m.parent.name
+        seen[name] = seen.get(name, 0) + 1
+        out.append((name if seen[name] == 1 else f"{name}#{seen[name]}", str(m)))
+    return out
+
+
+@bench.command("quality")
+@click.option("--model", "models", multiple=True, type=click.Path(path_type=Path),
+              help="Generator checkpoint (repeatable). Default: the bundled model.")
+@click.option("--data", "data", multiple=True, required=True, metavar="PATH[:domain][@A:B:STEP]",
+              help="Video, frame folder or image, with an optional domain label and frame range (repeatable).")
+@click.option("--out", "out_dir", required=True, type=click.Path(path_type=Path, file_okay=False),
+              help="Folder for results.md/.csv/.json, charts and contact sheets.")
+@click.option("--batch", default=4, show_default=True, type=int)
+@click.option("--render-size", type=int, help="Short side the generators run at (default: each model's).")
+@click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda, cuda:N.")
+def quality(models, data, out_dir, batch, render_size, device):
+    """Score models and the gray / flow-propagation baselines on data sets (design notes' protocol)."""
+    from tqdm import tqdm
+
+    from framecolor.backends import resolve_device
+    from framecolor.checkpoint import load_generator
+
+    from . import quality as Q
+    from . import report
+
+    specs = [Q.parse_data_spec(d) for d in data]  # every spec checked before any work
+    named = _model_names(models)
+    dev = resolve_device(device)
+    loaded = [(name, load_generator(path, device=dev)) for name, path in named]
+    t0 = time.perf_counter()
+    results = []
+    for spec in specs:
+        _, _, count = Q.open_source(spec)
+        with tqdm(total=count, unit="frame", desc=spec.name, leave=False, dynamic_ncols=True) as bar:
+            results.append(Q.evaluate_dataset(spec, loaded, batch=batch, render_size=render_size, device=dev,
+                                              progress=bar.update))
+    meta = {"models": [n for n, _ in named], "model_paths": [str(p) if p else "bundled default" for _, p in named],
+            "device": dev, "batch": batch, "render_size": render_size, "seconds": time.perf_counter() - t0,
+            "data": list(data)}
+    written = report.write_results(out_dir, results, meta)
+    click.echo(report.markdown(results, meta))
+    click.echo(f"wrote {len(written)} files to {out_dir} in {meta['seconds']:.1f} s")
+
+
+def _sizes(values):
+    return tuple(values) or (None,)
+
+
+@bench.command("speed")
+@click.argument("input_path", metavar="INPUT", type=click.Path(path_type=Path))
+@click.option("--model", type=click.Path(path_type=Path), help="Generator checkpoint. Default: the bundled model.")
+@click.option("--backend", "backends", multiple=True, type=click.Choice(["auto", "torch", "tensorrt"]),
+              help="Backend (repeatable for a sweep). Default: auto.")
+@click.option("--batch", "batches", multiple=True, type=int, help="Batch size (repeatable). Default: 4.")
+@click.option("--render-size", "render_sizes", multiple=True, type=int,
+              help="Render short side (repeatable). Default: the model's.")
+@click.option("--device", default="auto", show_default=True)
+@click.option("--frames", type=int, help="Use only the first N frames of the input.")
+@click.option("--yardstick", is_flag=True, help="Also time the ECCV16 network (random weights) at the same shapes.")
+@click.option("--json", "json_path", type=click.Path(path_type=Path, dir_okay=False), default=Path("bench_speed.json"),
+              show_default=True, help="Where the JSON results go.")
+def speed(input_path, model, backends, batches, render_sizes, device, frames, yardstick, json_path):
+    """Frames/s of decode+encode only, the model alone and end to end, side by side, with their ratios."""
+    from . import speed as S
+
+    if frames is not None and frames < 1:
+        raise UserError(f"--frames must be at least 1 (got {frames})")
+    if any(b < 1 for b in batches):
+        raise UserError("--batch values must be at least 1")
+    t0 = time.perf_counter()
+    result = S.run_speed(input_path, model=str(model) if model else None, backends=tuple(backends) or ("auto",),
+                         batches=tuple(batches) or (4,), render_sizes=_sizes(render_sizes), device=device,
+                         frames=frames, yardstick=yardstick, echo=click.echo)
+    result["meta"]["seconds"] = time.perf_counter() - t0
+    click.echo(S.table(result))
+    json_path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = json_path.with_name(f".{json_path.name}.part")
+    tmp.write_text(json.dumps(result, indent=2))
+    os.replace(tmp, json_path)
+    click.echo(f"wrote {json_path} ({result['meta']['seconds']:.1f} s)")

@@ -1,0 +1,260 @@
+"""`framecolor bench speed INPUT`: throughput figures measured side by side in one run.
+
+For each (backend, batch, render size) of the sweep, on the same input and the same frames:
+
+* io-only frames/s: decode + encode with framecolor.media and no model (the floor the product can reach);
+* model-only frames/s: the generator's forward pass on prepared tensors of the render shape;
+* end-to-end frames/s: :func:`framecolor.pipeline.run` (decode, L, generator, smoothing, upsampling, encode);
+* the ratios end-to-end / io-only and end-to-end / min(io-only, model-only) (1.0 means the stages overlap
+  perfectly), peak RSS, device name, backend, batch and render size.
+
+Optionally the ECCV16 network (benchmarks/eccv16.py, random weights) is timed on the same tensors as a
+yardstick.  Timed runs are never part of the tests: these are figures to read, not assertions.
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+import resource
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+from framecolor.errors import UserError
+
+
+# ----------------------------------------------------------------------------------------- memory
+def _reset_peak_rss() -> bool:
+    """Reset the kernel's peak-RSS mark of this process (Linux: clear_refs 5); False where unsupported."""
+    try:
+        with open("/proc/self/clear_refs", "w") as f:
+            f.write("5")
+        return True
+    except OSError:
+        return False
+
+
+def peak_rss_mb() -> float:
+    """Peak resident memory of this process in MB: VmHWM (resettable) where /proc exists, else ru_maxrss."""
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024.0
+    except OSError:
+        pass
+    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return rss / (1024.0 * 1024.0) if platform.system() == "Darwin" else rss / 1024.0
+
+
+def device_name(device: str) -> str:
+    from framecolor.backends import resolve_device
+
+    dev = resolve_device(device)
+    if dev.startswith("cuda"):
+        import torch
+
+        return torch.cuda.get_device_name(torch.device(dev))
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    name = line.split(":", 1)[1].strip()
+                    break
+            else:
+                name = platform.processor() or platform.machine()
+    except OSError:
+        name = platform.processor() or platform.machine()
+    return f"{name} ({os.cpu_count()} CPUs)"
+
+
+# ------------------------------------------------------------------------------------------- parts
+def _input_kind(path: Path) -> str:
+    from framecolor.pipeline import input_kind
+
+    return input_kind(path)
+
+
+def io_only(path: Path, frames: int | None, workdir: Path) -> tuple[int, float]:
+    """Decode + encode with the product's media code, no model: (frames, seconds)."""
+    from framecolor import media
+
+    kind = _input_kind(path)
+    t0 = time.perf_counter()
+    n = 0
+    if kind == "video":
+        reader = media.VideoReader(path, end=frames)
+        out = workdir / f"io{path.suffix if path.suffix else '.mkv'}"
+        with media.VideoWriter(out, source=reader.info, overwrite=True,
+                               end_time=_end_time(reader.info, frames)) as writer:
+            for frame in reader:
+                writer.write(frame)
+                n += 1
+        reader.close()
+    else:
+        reader = media.FrameFolderReader(path, end=frames)
+        with media.FrameFolderWriter(workdir / "io_frames", overwrite=True) as writer:
+            for frame in reader:
+                writer.write(frame)
+                n += 1
+    return n, time.perf_counter() - t0
+
+
+def _end_time(info, frames):
+    if frames is None or not info.average_rate:
+        return None
+    return float(frames / info.average_rate)
+
+
+def frame_shape(path: Path) -> tuple[int, int]:
+    """(H, W) of the input's frames."""
+    from framecolor import media
+
+    if _input_kind(path) == "video":
+        info = media.probe_video(path)
+        return info.height, info.width
+    reader = media.FrameFolderReader(path, end=1)
+    for frame in reader:
+        return frame.image.shape[:2]
+    raise UserError(f"{path}: no frames")
+
+
+def model_only(forward, shape: tuple[int, int], batch: int, frames: int, min_seconds: float = 2.0,
+               in_channels: int = 1) -> tuple[int, float]:
+    """Time ``forward`` on prepared (batch, C, h, w) float32 batches: (frames, seconds) after a warm-up,
+    at least ``frames`` frames and ``min_seconds`` seconds."""
+    rng = np.random.default_rng(0)
+    x = rng.uniform(-1, 1, size=(batch, in_channels, *shape)).astype(np.float32)
+    forward(x)  # warm-up (allocations, cudnn autotune)
+    n, t0 = 0, time.perf_counter()
+    while n < frames or time.perf_counter() - t0 < min_seconds:
+        forward(x)
+        n += batch
+        if n >= 64 * batch and time.perf_counter() - t0 >= min_seconds:
+            break
+    return n, time.perf_counter() - t0
+
+
+def end_to_end(path: Path, colorizer, frames: int | None, workdir: Path) -> tuple[int, float]:
+    from framecolor.pipeline import RunOptions, _expected_count, run
+
+    kind = _input_kind(path)
+    out = workdir / (f"e2e{path.suffix or '.mkv'}" if kind == "video" else "e2e_frames")
+    options = RunOptions(model=colorizer.model, end=frames, overwrite=True, quiet=True, batch=colorizer.batch,
+                         render_size=colorizer.render_size)
+    t0 = time.perf_counter()
+    run(path, out, options=options, colorizer=colorizer)
+    seconds = time.perf_counter() - t0
+    n = _count_frames(out, kind)
+    return n, seconds
+
+
+def _count_frames(out: Path, kind: str) -> int:
+    from framecolor import media
+
+    if kind == "video":
+        return sum(1 for _ in media.VideoReader(out))
+    return len(media.FrameFolderReader(out))
+
+
+# --------------------------------------------------------------------------------------------- run
+def run_speed(path: Path, model=None, backends=("auto",), batches=(4,), render_sizes=(None,),
+              device: str = "auto", frames: int | None = None, yardstick: bool = False,
+              echo=print) -> dict:
+    """The whole sweep; returns the JSON-able result (configs list + meta)."""
+    import torch
+
+    from framecolor.backends import resolve_device
+    from framecolor.checkpoint import load_generator
+    from framecolor.pipeline import Colorizer, render_shape
+
+    path = Path(path)
+    _input_kind(path)  # a clear error for a missing input before any work
+    H, W = frame_shape(path)
+    generator = load_generator(model) if model is None or isinstance(model, (str, os.PathLike)) else model
+    dev = resolve_device(device)
+    meta = {"input": str(path), "frame_size": [W, H], "device": dev, "device_name": device_name(dev),
+            "torch": torch.__version__, "threads": torch.get_num_threads(),
+            "model": str(getattr(generator, "checkpoint_path", "in-memory")), "arch": generator.config.arch,
+            "model_parameters_m": round(sum(p.numel() for p in generator.parameters()) / 1e6, 3)}
+    configs = []
+    with tempfile.TemporaryDirectory(prefix="framecolor-speed-") as tmp:
+        workdir = Path(tmp)
+        _reset_peak_rss()
+        n_io, s_io = io_only(path, frames, workdir)
+        io_rss = peak_rss_mb()
+        if n_io == 0:
+            raise UserError(f"{path}: no frames decoded")
+        io_fps = n_io / s_io
+        echo(f"io-only: {n_io} frames in {s_io:.2f} s = {io_fps:.2f} frames/s")
+        for backend in backends:
+            for render_size in render_sizes:
+                for batch in batches:
+                    colorizer = Colorizer(generator, device=dev, backend=backend, batch=batch,
+                                          render_size=render_size)
+                    shape = render_shape(H, W, colorizer.render_size)
+                    n_m, s_m = model_only(colorizer.backend, shape, batch, frames=max(4 * batch, 8))
+                    model_fps = n_m / s_m
+                    _reset_peak_rss()
+                    n_e, s_e = end_to_end(path, colorizer, frames, workdir)
+                    e2e_fps = n_e / s_e
+                    row = {
+                        "backend": backend, "backend_detail": colorizer.backend.describe(), "batch": batch,
+                        "render_size": colorizer.render_size, "render_shape": [shape[1], shape[0]],
+                        "frames": n_e, "io_fps": io_fps, "model_fps": model_fps, "e2e_fps": e2e_fps,
+                        "e2e_over_io": e2e_fps / io_fps, "e2e_over_min": e2e_fps / min(io_fps, model_fps),
+                        "peak_rss_mb": peak_rss_mb(), "io_peak_rss_mb": io_rss, "e2e_seconds": s_e,
+                    }
+                    if yardstick:
+                        row["eccv16_fps"] = eccv16_fps(dev, shape, batch)
+                    configs.append(row)
+                    echo(format_row(row))
+    return {"meta": meta, "configs": configs}
+
+
+def eccv16_fps(device: str, shape: tuple[int, int], batch: int) -> float:
+    """Model-only frames/s of the ECCV16 layout (random weights) at the same render shape and batch."""
+    import torch
+
+    from .eccv16 import ECCV16Colorizer
+
+    net = ECCV16Colorizer().eval().to(device)
+
+    def forward(x):
+        with torch.inference_mode():
+            return net(torch.from_numpy(x).to(device)).cpu()
+
+    n, s = model_only(forward, shape, batch, frames=2 * batch, min_seconds=2.0)
+    return n / s
+
+
+def format_row(row: dict) -> str:
+    text = (f"{row['backend_detail']} batch {row['batch']} render {row['render_shape'][0]}x{row['render_shape'][1]}: "
+            f"io {row['io_fps']:.2f} | model {row['model_fps']:.2f} | e2e {row['e2e_fps']:.2f} frames/s | "
+            f"e2e/io {row['e2e_over_io']:.2f} | e2e/min {row['e2e_over_min']:.2f} | peak RSS {row['peak_rss_mb']:.0f} MB")
+    if "eccv16_fps" in row:
+        text += f" | ECCV16 yardstick {row['eccv16_fps']:.2f} frames/s"
+    return text
+
+
+def table(result: dict) -> str:
+    """A plain-text table of the sweep."""
+    head = ["backend", "batch", "render", "io fps", "model fps", "e2e fps", "e2e/io", "e2e/min", "peak RSS MB"]
+    has_y = any("eccv16_fps" in r for r in result["configs"])
+    if has_y:
+        head.append("ECCV16 fps")
+    lines = [f"{result['meta']['input']} ({result['meta']['frame_size'][0]}x{result['meta']['frame_size'][1]}) "
+             f"on {result['meta']['device_name']} [{result['meta']['device']}], model {result['meta']['arch']} "
+             f"{result['meta']['model_parameters_m']}M parameters",
+             " | ".join(head)]
+    for r in result["configs"]:
+        cells = [r["backend_detail"], str(r["batch"]), f"{r['render_shape'][0]}x{r['render_shape'][1]}",
+                 f"{r['io_fps']:.2f}", f"{r['model_fps']:.2f}", f"{r['e2e_fps']:.2f}", f"{r['e2e_over_io']:.2f}",
+                 f"{r['e2e_over_min']:.2f}", f"{r['peak_rss_mb']:.0f}"]
+        if has_y:
+            cells.append(f"{r.get('eccv16_fps', float('nan')):.2f}")
+        lines.append(" | ".join(cells))
+    return "\n".join(lines)
