@@ -258,10 +258,18 @@ def warp_error(ab_prev: np.ndarray, ab_cur: np.ndarray, back_flow: np.ndarray, m
 
 # ---------------------------------------------------------------------------------------- baselines
 def gray_baseline(rgb: np.ndarray) -> np.ndarray:
-    """The protocol's "gray" prediction: the frame's exact L with ab = 0, as RGB uint8."""
-    lab = exact_lab(rgb).permute(1, 2, 0).numpy().copy()
-    lab[..., 1:] = 0.0
-    return lab_to_uint8(lab)
+    """The protocol's "gray" prediction: ab = 0 with the frame's exact L, as RGB uint8.
+
+    A neutral colour (R = G = B = v) has luminance Y = v_linear (the sRGB Y row sums to 1), so the gray of
+    lightness L is v = sRGB(Y(L)) exactly; this avoids the faint tint that a round trip through the
+    D65 matrices leaves after 8-bit rounding.
+    """
+    L = exact_lab(rgb).numpy()[0]
+    fy = (L + 16.0) / 116.0
+    Y = np.where(fy**3 > 216 / 24389, fy**3, L / (24389 / 27))
+    v = np.where(Y <= 0.0031308, 12.92 * Y, 1.055 * np.clip(Y, 0, None) ** (1 / 2.4) - 0.055)
+    g = np.clip(v * 255.0 + 0.5, 0, 255).astype(np.uint8)
+    return np.repeat(g[..., None], 3, axis=2)
 
 
 class FlowPropagation:

@@ -270,7 +270,7 @@ def evaluate_dataset(spec: DataSpec, models: list[tuple[str, object]], batch: in
         streams.append(iter(colorize_frames(feed, model=model, batch=batch, render_size=render_size,
                                             temporal="off", device=device)))
     names = [name for name, _ in models]
-    methods = {name: MethodScores() for name in [GRAY, FLOW, *names, TRUTH]}
+    methods = {name: MethodScores() for name in [GRAY, *([FLOW] if sequence else []), *names, TRUTH]}
     for s in methods.values():
         s.has_temporal = sequence
     flowprop = M.FlowPropagation() if sequence else None

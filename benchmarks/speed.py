@@ -139,7 +139,7 @@ def model_only(forward, shape: tuple[int, int], batch: int, frames: int, min_sec
 
 
 def end_to_end(path: Path, colorizer, frames: int | None, workdir: Path) -> tuple[int, float]:
-    from framecolor.pipeline import RunOptions, _expected_count, run
+    from framecolor.pipeline import RunOptions, run
 
     kind = _input_kind(path)
     out = workdir / (f"e2e{path.suffix or '.mkv'}" if kind == "video" else "e2e_frames")

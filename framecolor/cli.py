@@ -121,9 +121,18 @@ def _position(value):
 @click.option("--pix-fmt", help="Output pixel format (default: yuv420p, yuv420p10le for 10-bit input, yuv444p for odd sizes).")
 @click.option("--overwrite", is_flag=True, help="Replace an existing output.")
 @click.option("--skip-existing", is_flag=True, help="Frame folders: keep frames already coloured (resume a job).")
+@click.option("--ray", "ray_address", is_flag=False, flag_value="local", metavar="[ADDRESS]",
+              help="Run on Ray (extra: ray). Alone: a local Ray instance for this run; 'auto' or "
+                   "'ray://host:port': an existing cluster. Inputs and outputs must be on shared storage.")
+@click.option("--workers", type=int, help="With --ray: number of workers (default: as many as fit).")
+@click.option("--cpus-per-worker", default=1.0, show_default=True, type=float, help="With --ray: CPU cores per worker.")
+@click.option("--gpus-per-worker", default=0.0, show_default=True, type=float, help="With --ray: GPUs per worker (0.5: two per GPU).")
+@click.option("--split-episodes/--no-split", default=False, show_default=True,
+              help="With --ray: split each video at scene cuts and colour its segments in parallel.")
 @click.pass_context
 def run(ctx, inputs, output, model, batch, render_size, device, backend, temporal, cut_threshold, every,
-        start, end, codec, crf, pix_fmt, overwrite, skip_existing):
+        start, end, codec, crf, pix_fmt, overwrite, skip_existing, ray_address, workers, cpus_per_worker,
+        gpus_per_worker, split_episodes):
     """Colour videos (mkv, mp4, mov, avi, webm...) or folders of frames."""
     from .pipeline import Colorizer, RunOptions, _run_one, plan_outputs
 
@@ -132,7 +141,22 @@ def run(ctx, inputs, output, model, batch, render_size, device, backend, tempora
                          codec=codec, crf=crf, pix_fmt=pix_fmt, overwrite=overwrite,
                          skip_existing=skip_existing, quiet=ctx.obj["quiet"])
     inputs = list(inputs)
+    if ray_address is None and (workers is not None or split_episodes):
+        raise UserError("--workers and --split-episodes need --ray")
     outputs = plan_outputs(inputs, output, overwrite, skip_existing)
+    if ray_address is not None:
+        from .distributed import ClusterOptions, JobsFailed, parse_address, run_cluster
+
+        cluster = ClusterOptions(address=parse_address(ray_address), workers=workers,
+                                 cpus_per_worker=cpus_per_worker, gpus_per_worker=gpus_per_worker,
+                                 split=split_episodes)
+        result = run_cluster(inputs, outputs, options, cluster)
+        for inp in inputs:
+            if inp in result.outputs:
+                click.echo(str(result.outputs[inp]))
+        if result.failures:
+            raise JobsFailed(result.failures, len(inputs))
+        return
     colorizer = Colorizer(model, device=device, backend=backend, batch=batch, render_size=render_size)
     log.info("%s", colorizer.describe())
     for inp, out in zip(inputs, outputs):
@@ -149,9 +173,22 @@ def run(ctx, inputs, output, model, batch, render_size, device, backend, tempora
 @click.option("--scene-changes", is_flag=True, help="Keep the first frame after each scene cut instead (and frame 0).")
 @click.option("--cut-threshold", type=float, help="Scene-cut sensitivity override.")
 @click.option("--overwrite", is_flag=True, help="Write into an existing non-empty folder.")
-def sample(input, output, every, scene_changes, cut_threshold, overwrite):
+@click.option("--lineart", type=click.Choice(["xdog", "highpass"]),
+              help="Write (line art, colour) training pairs into line/ and color/ instead (needs the training package).")
+def sample(input, output, every, scene_changes, cut_threshold, overwrite, lineart):
     """Write every Nth frame (or the first frame of each shot) as PNG, named by frame number."""
     from .sampling import sample_frames
+
+    if lineart:
+        if scene_changes:
+            raise UserError("--lineart samples every Nth frame; it does not combine with --scene-changes")
+        try:  # the line extractors belong to the training package, imported only when asked for
+            from training.lineart import write_pairs
+        except ImportError as exc:
+            raise UserError(f"--lineart needs the training package ({exc})") from None
+        n = write_pairs(input, output, every=every, method=lineart, overwrite=overwrite)
+        click.echo(f"{n} pairs written to {output}")
+        return
 
     n = sample_frames(input, output, every=every, scene_changes=scene_changes, cut_threshold=cut_threshold,
                       overwrite=overwrite)

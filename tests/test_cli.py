@@ -194,3 +194,10 @@ def test_sample_every_n_frames(clip, tmp_path):
 def test_info_runs():
     result = invoke("info")
     assert result.exit_code == 0 and "torch" in result.output
+
+
+def test_sample_lineart_writes_line_and_colour_pairs(clip, tmp_path):
+    result = invoke("sample", clip, "--every", "6", "--lineart", "xdog", "-o", tmp_path / "pairs")
+    assert result.exit_code == 0, result.output
+    assert sorted(p.name for p in (tmp_path / "pairs" / "line").iterdir()) == ["000000.png", "000006.png"]
+    assert sorted(p.name for p in (tmp_path / "pairs" / "color").iterdir()) == ["000000.png", "000006.png"]

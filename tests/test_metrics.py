@@ -87,3 +87,136 @@ def test_ciede2000_gradient_matches_finite_differences_away_from_singularities()
     lab1 = torch.from_numpy(_random_lab(rng, 8)).requires_grad_(True)
     lab2 = torch.from_numpy(_random_lab(rng, 8))
     assert torch.autograd.gradcheck(lambda x: delta_e_ciede2000(x, lab2, channel_dim=-1), (lab1,))
+
+
+# ------------------------------------------------------------------------------------ benchmark metrics
+from skimage.metrics import peak_signal_noise_ratio, structural_similarity  # noqa: E402
+
+from benchmarks import metrics as M  # noqa: E402
+
+
+def _smooth_rgb(rng, h, w, noise=12.0):
+    """A natural-ish image: smooth colour fields plus noise (SSIM is degenerate on pure noise)."""
+    yy, xx = np.mgrid[0:h, 0:w] / max(h, w)
+    base = np.stack([np.sin(6 * xx + c) * np.cos(4 * yy - c) for c in (0.0, 1.0, 2.0)], axis=-1)
+    img = 127 + 100 * base + rng.normal(0, noise, (h, w, 3))
+    return np.clip(img, 0, 255).astype(np.uint8)
+
+
+@pytest.mark.parametrize("shape", [(48, 64), (37, 29), (7, 9)])
+def test_ssim_rgb_equals_skimage_structural_similarity(shape):
+    rng = np.random.default_rng(5)
+    a = _smooth_rgb(rng, *shape)
+    b = np.clip(a.astype(int) + rng.normal(0, 20, a.shape), 0, 255).astype(np.uint8)
+    ref = structural_similarity(a, b, channel_axis=2, data_range=255)
+    assert M.ssim_rgb(a, b) == pytest.approx(ref, abs=1e-9)
+
+
+def test_ssim_identity_is_one_and_psnr_matches_skimage():
+    rng = np.random.default_rng(6)
+    a = _smooth_rgb(rng, 40, 50)
+    b = np.clip(a.astype(int) + rng.integers(-9, 10, a.shape), 0, 255).astype(np.uint8)
+    assert M.ssim_rgb(a, a) == pytest.approx(1.0, abs=1e-12)
+    assert M.psnr(a, b) == pytest.approx(peak_signal_noise_ratio(a, b, data_range=255), abs=1e-9)
+    assert M.psnr(a, a) == float("inf")
+
+
+def test_ciede2000_stats_identity_zero_and_gray_difference_matches_skimage():
+    from skimage.color import rgb2lab
+
+    rng = np.random.default_rng(7)
+    a = _smooth_rgb(rng, 20, 30)
+    assert M.ciede2000_stats(a, a) == (0.0, 0.0)
+    g = M.gray_baseline(a)
+    ref = sk_ciede2000(rgb2lab(g), rgb2lab(a))
+    mean, median = M.ciede2000_stats(g, a)
+    assert mean == pytest.approx(ref.mean(), abs=1e-3)
+    assert median == pytest.approx(np.median(ref), abs=1e-3)
+
+
+def test_gray_baseline_keeps_luminance_and_has_no_chroma():
+    from skimage.color import rgb2lab
+
+    rng = np.random.default_rng(8)
+    a = _smooth_rgb(rng, 16, 16)
+    g = M.gray_baseline(a)
+    assert np.all(g[..., 0] == g[..., 1]) and np.all(g[..., 1] == g[..., 2])
+    assert np.abs(rgb2lab(g)[..., 0] - rgb2lab(a)[..., 0]).max() < 0.5  # 8-bit rounding only
+
+
+def test_colourfulness_hasler_susstrunk_closed_forms():
+    gray = np.full((8, 8, 3), 100, np.uint8)
+    assert M.colourfulness(gray) == 0.0
+    # uniform red: rg = 255, yb = 127.5, no spread -> M = 0.3 * sqrt(255^2 + 127.5^2)
+    red = np.zeros((4, 4, 3), np.uint8)
+    red[..., 0] = 255
+    assert M.colourfulness(red) == pytest.approx(0.3 * np.hypot(255, 127.5))
+    # half red, half green: rg = +-255 (sigma 255, mean 0), yb = 127.5 (sigma 0) -> M = 255 + 0.3 * 127.5
+    rg = np.zeros((4, 4, 3), np.uint8)
+    rg[:2, :, 0] = 255
+    rg[2:, :, 1] = 255
+    assert M.colourfulness(rg) == pytest.approx(255 + 0.3 * 127.5)
+
+
+def _cdc_reference(frames):
+    """CDC as in the TCVC reference code (Liu et al. 2021): cv2 histograms, scipy entropy."""
+    import cv2
+    from scipy.stats import entropy
+
+    def js(p, q):
+        m = (p + q) / 2
+        return 0.5 * entropy(p, m) + 0.5 * entropy(q, m)
+
+    hists = [[cv2.calcHist([f], [c], None, [256], [0, 256]).reshape(-1) / (f.shape[0] * f.shape[1]) for c in range(3)]
+             for f in frames]
+    per_gap = []
+    for g in (1, 2, 4):
+        chans = [np.mean([js(hists[i][c], hists[i + g][c]) for i in range(len(frames) - g)]) for c in range(3)]
+        per_gap.append(np.mean(chans))
+    return float(np.mean(per_gap))
+
+
+def test_cdc_matches_reference_code_and_is_zero_for_a_still_clip():
+    rng = np.random.default_rng(9)
+    frames = [np.clip(_smooth_rgb(rng, 24, 32).astype(int) + 8 * k, 0, 255).astype(np.uint8) for k in range(9)]
+    assert M.cdc(frames) == pytest.approx(_cdc_reference(frames), rel=1e-9, abs=1e-12)
+    assert M.cdc([frames[0]] * 6) == 0.0
+
+
+def test_js_divergence_bounds():
+    p = np.array([1.0, 0, 0])
+    q = np.array([0, 1.0, 0])
+    assert M.js_divergence(p, p) == 0.0
+    assert M.js_divergence(p, q) == pytest.approx(np.log(2))  # disjoint supports: the maximum
+
+
+def _translated_pair(shift=3):
+    rng = np.random.default_rng(10)
+    big = _smooth_rgb(rng, 60, 90, noise=2.0)
+    return big[10:58, 10:74], big[10:58, 10 + shift:74 + shift]
+
+
+def test_warp_error_near_zero_along_true_motion_and_large_for_flicker():
+    from framecolor import color
+
+    a, b = _translated_pair()
+    La, Lb = color.luminance(a), color.luminance(b)
+    back, mask = M.consistent_flow(La, Lb)
+    assert mask.mean() > 0.7  # a pure translation is mostly consistent
+    assert np.median(back[mask][:, 0]) == pytest.approx(3, abs=0.5)  # b(x) = a(x + 3)
+    ab_a = M.exact_lab(a).permute(1, 2, 0).numpy()[..., 1:]
+    ab_b = M.exact_lab(b).permute(1, 2, 0).numpy()[..., 1:]
+    steady = M.warp_error(ab_a, ab_b, back, mask)
+    flicker = M.warp_error(ab_a, ab_b + 10.0, back, mask)
+    assert steady < 1.0
+    assert flicker > 8.0
+
+
+def test_flow_propagation_copies_key_frame_and_follows_motion():
+    a, b = _translated_pair()
+    fp = M.FlowPropagation()
+    out_a = fp.process(a, key=True)
+    assert M.ciede2000_stats(out_a, a)[0] < 0.6  # the key frame is given (8-bit / OpenCV Lab rounding only)
+    out_b = fp.process(b, key=False)
+    gray_b = M.gray_baseline(b)
+    assert M.ciede2000_stats(out_b, b)[0] < 0.3 * M.ciede2000_stats(gray_b, b)[0]

@@ -343,6 +343,9 @@ def train(options: TrainOptions) -> Path:
         discriminator.load_state_dict(state["discriminator"])
         optimizers = make_optimizers(generator, discriminator, o.lr, o.betas, device)
         optimizers.load_state_dict(state["optimizers"])
+        for opt in (optimizers.g, optimizers.d):  # the Adam moments resume; --lr/--beta* may be changed
+            for group in opt.param_groups:
+                group["lr"], group["betas"] = o.lr, tuple(o.betas)
         torch.set_rng_state(state["torch_rng"])
         if device.type == "cuda" and state.get("cuda_rng") is not None:
             torch.cuda.set_rng_state_all(state["cuda_rng"])

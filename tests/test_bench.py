@@ -1,0 +1,137 @@
+"""`framecolor bench quality` / `bench speed` on a tiny synthetic clip, the --data spec parser, and the
+ECCV16 yardstick's layout.  No timing is asserted: speed figures are read, not tested."""
+
+from __future__ import annotations
+
+import json
+import threading
+
+import pytest
+from click.testing import CliRunner
+
+from benchmarks.quality import DataSpec, _Broadcast, parse_data_spec
+from clips import make_shapes_clip
+from framecolor.cli import cli
+from framecolor.errors import UserError
+
+
+@pytest.fixture(scope="module")
+def tiny_clip(tmp_path_factory):
+    return make_shapes_clip(tmp_path_factory.mktemp("clip") / "shapes.mp4", frames=12, size=(64, 48), audio=False)
+
+
+# ------------------------------------------------------------------------------------------ data spec
+def test_data_spec_parses_path_domain_and_range(tiny_clip):
+    s = parse_data_spec(f"{tiny_clip}:cartoon@2:10:4")
+    assert (s.path, s.domain, s.start, s.end, s.step, s.has_range) == (tiny_clip, "cartoon", 2, 10, 4, True)
+    s = parse_data_spec(str(tiny_clip))
+    assert (s.domain, s.start, s.end, s.step, s.has_range) == ("shapes", 0, None, 10, False)
+    s = parse_data_spec(f"{tiny_clip}@5:")
+    assert (s.start, s.end, s.step) == (5, None, 10)
+
+
+@pytest.mark.parametrize("bad", ["", "@1:2", "{clip}@a:b", "{clip}@5:3", "{clip}@1:2:0", "{clip}:two words",
+                                 "/no/such/file.mp4", "{clip}@1:2:3:4"])
+def test_malformed_data_spec_is_a_user_error(tiny_clip, bad):
+    with pytest.raises(UserError):
+        parse_data_spec(bad.format(clip=tiny_clip))
+
+
+def test_broadcast_gives_every_consumer_every_item_in_order_across_threads():
+    hub = _Broadcast(iter(range(500)), 3)
+    got = [[] for _ in range(3)]
+
+    def take(k):
+        got[k].extend(hub.consumer(k))
+
+    threads = [threading.Thread(target=take, args=(k,)) for k in range(3)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert got == [list(range(500))] * 3
+
+
+# ------------------------------------------------------------------------------------------ commands
+def test_bench_quality_writes_every_promised_file(tiny_clip, tiny_model_path, tmp_path):
+    out = tmp_path / "q"
+    result = CliRunner().invoke(cli, ["bench", "quality", "--model", str(tiny_model_path),
+                                      "--data", f"{tiny_clip}:cartoon@0:12:4", "--out", str(out), "--device", "cpu"])
+    assert result.exit_code == 0, result.output
+    names = {p.name for p in out.iterdir()}
+    metrics = ["ciede2000_mean", "ciede2000_median", "ssim", "psnr", "colourfulness_ratio", "cdc", "warp_error"]
+    assert {"results.md", "results.csv", "results.json", "contact_shapes_cartoon.png"} <= names
+    assert {f"chart_{m}.png" for m in metrics} <= names
+    assert not any(n.endswith(".part") for n in names)
+    data = json.loads((out / "results.json").read_text())
+    ds = data["datasets"][0]
+    assert ds["accuracy_frames"] == [0, 4, 8]
+    assert set(ds["methods"]) == {"gray", "flow propagation", "tiny", "ground truth"}
+    for name, s in ds["methods"].items():
+        assert s["cdc"] is not None and s["warp_error"] is not None, name
+    assert ds["methods"]["ground truth"]["ssim"] == pytest.approx(1.0)
+    assert ds["methods"]["gray"]["colourfulness_ratio"] == pytest.approx(0.0, abs=1e-6)
+    assert ds["methods"]["flow propagation"]["accuracy_frames"] == 2  # frame 0 is its reference
+    csv_lines = (out / "results.csv").read_text().strip().splitlines()
+    assert len(csv_lines) == 1 + 4
+    assert "| flow propagation |" in (out / "results.md").read_text()
+
+
+def test_bench_quality_on_a_still_image_has_no_temporal_figures(tiny_model_path, tmp_path):
+    import cv2
+
+    from clips import shapes_image
+
+    img = tmp_path / "still.png"
+    cv2.imwrite(str(img), cv2.cvtColor(shapes_image(3, 40, 32), cv2.COLOR_RGB2BGR))
+    out = tmp_path / "q"
+    result = CliRunner().invoke(cli, ["bench", "quality", "--model", str(tiny_model_path), "--data", f"{img}:photo",
+                                      "--out", str(out), "--device", "cpu"])
+    assert result.exit_code == 0, result.output
+    ds = json.loads((out / "results.json").read_text())["datasets"][0]
+    assert ds["sequence"] is False and "cdc" not in ds["methods"]["tiny"]
+    assert "flow propagation" not in ds["methods"]
+
+
+def test_bench_quality_malformed_data_is_one_line_error(tiny_clip, tiny_model_path, tmp_path):
+    result = CliRunner().invoke(cli, ["bench", "quality", "--model", str(tiny_model_path),
+                                      "--data", f"{tiny_clip}@9:3", "--out", str(tmp_path / "q")])
+    assert result.exit_code != 0
+    assert "Traceback" not in result.output
+    lines = [ln for ln in result.output.splitlines() if ln.strip()]
+    assert len(lines) == 1 and "range end" in lines[0]
+    assert not (tmp_path / "q").exists()
+
+
+def test_bench_speed_prints_table_and_writes_json(tiny_clip, tiny_model_path, tmp_path):
+    out = tmp_path / "speed.json"
+    result = CliRunner().invoke(cli, ["bench", "speed", str(tiny_clip), "--model", str(tiny_model_path),
+                                      "--batch", "1", "--batch", "4", "--render-size", "32", "--device", "cpu",
+                                      "--json", str(out)])
+    assert result.exit_code == 0, result.output
+    data = json.loads(out.read_text())
+    assert [c["batch"] for c in data["configs"]] == [1, 4]
+    for c in data["configs"]:
+        assert c["frames"] == 12
+        for key in ("io_fps", "model_fps", "e2e_fps", "e2e_over_io", "e2e_over_min", "peak_rss_mb"):
+            assert c[key] > 0, key
+        assert c["render_size"] == 32
+    assert data["meta"]["device_name"]
+    assert "e2e/io" in result.output
+
+
+def test_bench_speed_missing_input_is_one_line_error(tmp_path):
+    result = CliRunner().invoke(cli, ["bench", "speed", str(tmp_path / "nope.mp4"), "--json", str(tmp_path / "s.json")])
+    assert result.exit_code != 0 and "Traceback" not in result.output
+    assert len([ln for ln in result.output.splitlines() if ln.strip()]) == 1
+
+
+def test_eccv16_yardstick_has_the_published_parameter_count():
+    import torch
+
+    from benchmarks.eccv16 import ECCV16Colorizer, parameter_count
+
+    net = ECCV16Colorizer().eval()
+    assert parameter_count(net) / 1e6 == pytest.approx(32.2, abs=0.1)
+    with torch.no_grad():
+        assert net(torch.zeros(1, 1, 32, 48)).shape == (1, 2, 32, 48)

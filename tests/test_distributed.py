@@ -1,0 +1,189 @@
+"""Scale-out on Ray (framecolor.distributed) with a real local Ray instance: no mocks of Ray.
+
+Skipped when the `ray` extra is not installed. One Ray instance (2 CPUs) serves the whole module.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from clips import make_cut_clip, make_frame_folder, make_shapes_clip, read_all_frames, read_packets
+from framecolor.distributed import ClusterOptions, parse_address, plan_segments, run_cluster
+from framecolor.errors import UserError
+from framecolor.pipeline import Colorizer, RunOptions, _run_one, plan_outputs
+
+ray = pytest.importorskip("ray")
+
+
+@pytest.fixture(scope="module")
+def ray_local():
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+    yield
+    ray.shutdown()
+
+
+def single_process(inputs, out_dir, options):
+    """The reference: each input through the one-process run (`framecolor run` without --ray)."""
+    outputs = plan_outputs(inputs, out_dir, options.overwrite)
+    colorizer = Colorizer(options.model, device="cpu", batch=options.batch)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    return [_run_one(i, o, options, colorizer) for i, o in zip(inputs, outputs)]
+
+
+def decoded(path):
+    if Path(path).is_dir():
+        import cv2
+
+        return [(p.name, cv2.imread(str(p))) for p in sorted(Path(path).iterdir())]
+    return [(pts, img) for pts, _, img in read_all_frames(path)]
+
+
+def assert_same_frames(a, b, tolerance=0):
+    fa, fb = decoded(a), decoded(b)
+    assert [k for k, _ in fa] == [k for k, _ in fb]  # same timestamps (or file names), same count
+    worst = max(int(np.abs(x.astype(int) - y.astype(int)).max()) for (_, x), (_, y) in zip(fa, fb))
+    assert worst <= tolerance, f"frames differ by up to {worst} levels"
+
+
+def leftovers(folder):
+    return sorted(p.name for p in Path(folder).rglob("*") if "framecolor-" in p.name)
+
+
+# --------------------------------------------------------------------------------- no Ray needed
+def test_segments_start_at_cuts_and_are_roughly_equal():
+    plan = plan_segments(300, [40, 95, 160, 230, 290], parts=3)
+    assert plan == [(0, 95), (95, 230), (230, 300)]  # ideal boundaries 100 and 200 -> nearest cuts
+
+
+def test_segments_cover_every_frame_once_and_respect_the_minimum_length():
+    for total, cuts, parts in [(30, [10, 18], 4), (100, [3, 50, 97], 5), (57, [], 3), (9, [4], 2)]:
+        plan = plan_segments(total, cuts, parts, min_frames=8)
+        assert plan[0][0] == 0 and plan[-1][1] == total
+        assert all(a[1] == b[0] for a, b in zip(plan, plan[1:]))
+        assert len(plan) == 1 or all(b - a >= 8 for a, b in plan)
+        if cuts and len(plan) > 1:
+            assert all(a in cuts for a, _ in plan[1:])
+
+
+def test_segments_fall_back_to_fixed_lengths_without_cuts():
+    assert plan_segments(90, [], parts=3) == [(0, 30), (30, 60), (60, 90)]
+    assert plan_segments(90, [44], parts=3, at_cuts=False) == [(0, 30), (30, 60), (60, 90)]
+
+
+def test_ray_address_refuses_an_input_file_taken_as_the_address():
+    assert parse_address("local") is None and parse_address("auto") == "auto"
+    assert parse_address("ray://head:10001") == "ray://head:10001"
+    with pytest.raises(UserError, match="ep.mkv"):
+        parse_address("ep.mkv")
+
+
+# ------------------------------------------------------------------------------------ with Ray
+def test_four_inputs_through_ray_equal_four_single_process_runs(ray_local, tmp_path, tiny_model_path):
+    """Three videos (with audio) and a frame folder on 2 workers give the decoded frames, timestamps and
+    audio packets of one-process runs."""
+    src = tmp_path / "src"
+    src.mkdir()
+    inputs = [make_shapes_clip(src / f"ep{i}.mkv", frames=12 + 4 * i, size=(64, 48), color=False)
+              for i in range(3)]
+    inputs.append(make_frame_folder(src / "frames", n=4, bit_depth=8))
+    options = RunOptions(model=tiny_model_path, device="cpu", quiet=True)
+    refs = single_process(inputs, tmp_path / "ref", options)
+    outputs = plan_outputs(inputs, tmp_path / "out", False)
+    result = run_cluster(inputs, outputs, options, ClusterOptions(workers=2))
+    assert result.failures == {}
+    assert [result.outputs[i] for i in inputs] == outputs
+    for ref, out in zip(refs, outputs):
+        assert_same_frames(ref, out, tolerance=0)
+    for ref, out in zip(refs[:3], outputs[:3]):
+        assert read_packets(out) == read_packets(ref)
+    assert result.frames == sum(12 + 4 * i for i in range(3)) + 4
+    assert leftovers(tmp_path) == []
+
+
+@pytest.mark.parametrize("codec,tolerance", [("ffv1", 0), ("libx264", 3)])
+def test_split_episode_equals_unsplit_run(ray_local, tmp_path, tiny_model_path, codec, tolerance):
+    """An episode split at its cuts into 3 segments on 2 workers and joined gives the unsplit run's frames
+    (exactly with lossless FFV1; within x264's differences at segment starts), one file, the source's
+    timestamps, and the source's audio packets once."""
+    src, starts = make_cut_clip(tmp_path / "episode.mkv", shot_lengths=(10, 8, 12), size=(64, 48), audio=True)
+    options = RunOptions(model=tiny_model_path, device="cpu", codec=codec, quiet=True)
+    (ref,) = single_process([src], tmp_path / "ref", options)
+    out = tmp_path / "out" / "episode.color.mkv"
+    out.parent.mkdir()
+    result = run_cluster([src], [out], options, ClusterOptions(workers=2, split=True, segments_per_worker=2))
+    assert result.failures == {}
+    assert result.segments[src] == [(0, 10), (10, 18), (18, 30)]  # the clip's shots
+    assert_same_frames(ref, out, tolerance)
+    assert [pts for pts, _, _ in read_all_frames(out)] == [pts for pts, _, _ in read_all_frames(src)]
+    audio = read_packets(src)
+    assert audio and read_packets(out) == audio
+    assert sorted(p.name for p in out.parent.iterdir()) == ["episode.color.mkv"]
+
+
+def test_worker_killed_mid_input_loses_no_frame(ray_local, tmp_path, tiny_model_path):
+    """SIGKILL of the worker process colouring an input, half-way through: Ray restarts the worker, the
+    input is coloured again from the start, and every output equals the one-process result."""
+    inputs = [make_shapes_clip(tmp_path / f"c{i}.mkv", frames=30, size=(64, 48), color=False) for i in range(3)]
+    victim = str(inputs[0])
+    killed: list[int] = []
+
+    def kill_mid_run(progress):
+        if killed:
+            return
+        for worker in progress.workers.values():
+            if worker["task"] == victim and 0 < progress.frames_by_task.get(victim, 0) < 30:
+                os.kill(worker["pid"], signal.SIGKILL)
+                killed.append(worker["pid"])
+
+    options = RunOptions(model=tiny_model_path, device="cpu", quiet=True)
+    outputs = plan_outputs(inputs, tmp_path / "out", False)
+    result = run_cluster(inputs, outputs, options, ClusterOptions(workers=2, max_restarts=2),
+                         on_progress=kill_mid_run)
+    assert killed, "the test never caught the worker mid-input"
+    assert result.failures == {}
+    assert result.attempts[inputs[0]] == 2 and result.attempts[inputs[1]] == 1
+    refs = single_process(inputs, tmp_path / "ref", options)
+    for ref, out in zip(refs, outputs):
+        assert_same_frames(ref, out, tolerance=0)
+    assert leftovers(tmp_path) == []
+
+
+def test_truncated_input_fails_clearly_while_the_others_finish(ray_local, tmp_path, tiny_model_path):
+    """An input that fails on every try (a truncated file) is reported by name with the reason; the
+    other inputs are finished; nothing is left of the failed one."""
+    good = [make_shapes_clip(tmp_path / f"good{i}.mkv", frames=10, size=(64, 48), audio=False)
+            for i in range(2)]
+    whole = make_shapes_clip(tmp_path / "whole.mp4", frames=60, size=(64, 48), audio=False)
+    bad = tmp_path / "broken.mp4"
+    data = whole.read_bytes()
+    bad.write_bytes(data[: len(data) // 2])
+    inputs = [good[0], bad, good[1]]
+    options = RunOptions(model=tiny_model_path, device="cpu", quiet=True)
+    outputs = plan_outputs(inputs, tmp_path / "out", False)
+    result = run_cluster(inputs, outputs, options, ClusterOptions(workers=2))
+    assert set(result.failures) == {bad}
+    assert "broken.mp4" in result.failures[bad]
+    assert outputs[0].is_file() and outputs[2].is_file() and not outputs[1].exists()
+    assert leftovers(tmp_path) == []
+
+
+def test_cli_exit_code_names_the_failed_input(ray_local, tmp_path, tiny_model_path):
+    """`framecolor run a b --ray --workers 2`: the good output is written, the exit code is non-zero and
+    the one-line error names the bad input."""
+    from click.testing import CliRunner
+
+    from framecolor.cli import cli
+
+    good = make_shapes_clip(tmp_path / "good.mkv", frames=8, size=(64, 48), audio=False)
+    junk = tmp_path / "notes.mkv"
+    junk.write_text("not a video\n" * 40)
+    res = CliRunner().invoke(cli, ["--quiet", "run", str(good), str(junk), "-o", str(tmp_path / "out"),
+                                   "--model", str(tiny_model_path), "--device", "cpu", "--ray", "--workers", "2"])
+    assert res.exit_code != 0
+    assert (tmp_path / "out" / "good.color.mkv").is_file()
+    assert "notes.mkv" in res.output and "1 of 2 input(s) failed" in res.output
