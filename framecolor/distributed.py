@@ -354,7 +354,12 @@ def join_segments(source: Path, segments: list[Path], out: Path, expected_frames
             vs.set_display_matrix(info.display_matrix)
         if info.audio_streams or info.subtitle_streams or info.attachments:
             side = media._SideStreams(info, output, out, codecs, None, None)
-        last_dts = None
+        # Matroska stores no decode timestamps (a demuxer returns none for the first B-frame-delayed
+        # packets), so they are rebuilt for the joined stream: the sorted presentation times shifted by
+        # the smallest reorder delay that keeps every packet's dts <= pts. Monotonic across the joins,
+        # as every segment starts with a key frame.
+        tb = None
+        order: list[int] = []
         for seg in segments:
             with av.open(str(seg)) as c:
                 s = c.streams.video[0]
@@ -362,19 +367,27 @@ def join_segments(source: Path, segments: list[Path], out: Path, expected_frames
                     raise MediaError(f"{seg}: codec headers differ from the first segment's: "
                                      "cannot join without re-encoding")
                 for packet in c.demux(s):
-                    if packet.pts is None and packet.dts is None:
+                    if packet.pts is None:
                         continue  # the demuxer's end-of-stream packet
-                    if packet.dts is not None and last_dts is not None and \
-                            packet.dts * packet.time_base <= last_dts:
-                        raise MediaError(f"{seg}: timestamps go back at the join "
-                                         f"({float(packet.dts * packet.time_base):.3f} s)")
-                    if packet.dts is not None:
-                        last_dts = packet.dts * packet.time_base
+                    if tb is None:
+                        tb = packet.time_base
+                    elif packet.time_base != tb:
+                        raise MediaError(f"{seg}: time base differs from the first segment's")
+                    order.append(packet.pts)
+        dts = decode_timestamps(order)
+        i = 0
+        for seg in segments:
+            with av.open(str(seg)) as c:
+                for packet in c.demux(c.streams.video[0]):
+                    if packet.pts is None:
+                        continue
                     if side is not None:
                         side.advance(float(packet.pts * packet.time_base))
+                    packet.dts = dts[i]
                     packet.stream = vs
                     output.mux(packet)
-                    frames += 1
+                    i += 1
+        frames = i
         if expected_frames is not None and frames != expected_frames:
             raise MediaError(f"{out}: joined {frames} frames, expected {expected_frames}")
         if side is not None:
@@ -396,6 +409,26 @@ def join_segments(source: Path, segments: list[Path], out: Path, expected_frames
         if tmp.exists():
             tmp.unlink()
     return out
+
+
+def decode_timestamps(pts: list[int]) -> list[int]:
+    """Decode timestamps for packets in decode order with presentation times ``pts``: the sorted
+    presentation times delayed by as few packets as keep ``dts <= pts`` (what an encoder with B-frames
+    gives); the first ones extrapolated back by the first frame interval. Strictly increasing when the
+    presentation times are distinct."""
+    if not pts:
+        return []
+    s = sorted(pts)
+    step = (s[1] - s[0]) if len(s) > 1 else 1
+    step = max(step, 1)
+
+    def at(k: int) -> int:
+        return s[k] if k >= 0 else s[0] + k * step
+
+    delay = 0
+    while any(at(i - delay) > p for i, p in enumerate(pts)):
+        delay += 1
+    return [at(i - delay) for i in range(len(pts))]
 
 
 # ----------------------------------------------------------------------------------------- driver
@@ -688,4 +721,4 @@ def run_on_cluster(inputs, output=None, options=None, cluster: ClusterOptions | 
 
 
 __all__ = ["parse_address", "ClusterOptions", "ClusterResult", "ClusterProgress", "JobsFailed", "plan_segments",
-           "join_segments", "run_cluster", "run_on_cluster", "MIN_SEGMENT_FRAMES"]
+           "join_segments", "decode_timestamps", "run_cluster", "run_on_cluster", "MIN_SEGMENT_FRAMES"]

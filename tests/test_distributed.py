@@ -29,9 +29,9 @@ def ray_local():
 
 def single_process(inputs, out_dir, options):
     """The reference: each input through the one-process run (`framecolor run` without --ray)."""
+    out_dir.mkdir(parents=True, exist_ok=True)
     outputs = plan_outputs(inputs, out_dir, options.overwrite)
     colorizer = Colorizer(options.model, device="cpu", batch=options.batch)
-    out_dir.mkdir(parents=True, exist_ok=True)
     return [_run_one(i, o, options, colorizer) for i, o in zip(inputs, outputs)]
 
 
@@ -43,11 +43,23 @@ def decoded(path):
     return [(pts, img) for pts, _, img in read_all_frames(path)]
 
 
-def assert_same_frames(a, b, tolerance=0):
+def psnr(x, y) -> float:
+    mse = float(((x.astype(np.float64) - y.astype(np.float64)) ** 2).mean())
+    return float("inf") if mse == 0 else 10 * np.log10(255.0**2 / mse)
+
+
+def assert_same_frames(a, b, exact=True):
+    """Same count, timestamps (or names) and pictures: bit-exact for lossless outputs (FFV1, PNG); for
+    libx264 within its run-to-run differences. x264 is not bit-reproducible here even between two
+    one-process runs fed identical RGB frames (measured: up to 42 levels, frames down to 39.8 dB PSNR),
+    while a frame shifted by one scores about 16 dB: 30 dB separates the two cleanly."""
     fa, fb = decoded(a), decoded(b)
-    assert [k for k, _ in fa] == [k for k, _ in fb]  # same timestamps (or file names), same count
-    worst = max(int(np.abs(x.astype(int) - y.astype(int)).max()) for (_, x), (_, y) in zip(fa, fb))
-    assert worst <= tolerance, f"frames differ by up to {worst} levels"
+    assert [k for k, _ in fa] == [k for k, _ in fb]
+    for (k, x), (_, y) in zip(fa, fb):
+        if exact:
+            assert np.array_equal(x, y), f"frame {k} differs by up to {np.abs(x.astype(int) - y).max()} levels"
+        else:
+            assert psnr(x, y) >= 30, f"frame {k}: PSNR {psnr(x, y):.1f} dB"
 
 
 def leftovers(folder):
@@ -84,31 +96,31 @@ def test_ray_address_refuses_an_input_file_taken_as_the_address():
 
 # ------------------------------------------------------------------------------------ with Ray
 def test_four_inputs_through_ray_equal_four_single_process_runs(ray_local, tmp_path, tiny_model_path):
-    """Three videos (with audio) and a frame folder on 2 workers give the decoded frames, timestamps and
-    audio packets of one-process runs."""
+    """Three videos (with audio) and a frame folder on 2 workers give exactly the decoded frames (lossless
+    FFV1 and PNG), timestamps and audio packets of one-process runs."""
     src = tmp_path / "src"
     src.mkdir()
     inputs = [make_shapes_clip(src / f"ep{i}.mkv", frames=12 + 4 * i, size=(64, 48), color=False)
               for i in range(3)]
     inputs.append(make_frame_folder(src / "frames", n=4, bit_depth=8))
-    options = RunOptions(model=tiny_model_path, device="cpu", quiet=True)
+    options = RunOptions(model=tiny_model_path, device="cpu", codec="ffv1", quiet=True)
     refs = single_process(inputs, tmp_path / "ref", options)
     outputs = plan_outputs(inputs, tmp_path / "out", False)
     result = run_cluster(inputs, outputs, options, ClusterOptions(workers=2))
     assert result.failures == {}
     assert [result.outputs[i] for i in inputs] == outputs
     for ref, out in zip(refs, outputs):
-        assert_same_frames(ref, out, tolerance=0)
+        assert_same_frames(ref, out)
     for ref, out in zip(refs[:3], outputs[:3]):
         assert read_packets(out) == read_packets(ref)
     assert result.frames == sum(12 + 4 * i for i in range(3)) + 4
     assert leftovers(tmp_path) == []
 
 
-@pytest.mark.parametrize("codec,tolerance", [("ffv1", 0), ("libx264", 3)])
-def test_split_episode_equals_unsplit_run(ray_local, tmp_path, tiny_model_path, codec, tolerance):
+@pytest.mark.parametrize("codec", ["ffv1", "libx264"])
+def test_split_episode_equals_unsplit_run(ray_local, tmp_path, tiny_model_path, codec):
     """An episode split at its cuts into 3 segments on 2 workers and joined gives the unsplit run's frames
-    (exactly with lossless FFV1; within x264's differences at segment starts), one file, the source's
+    (exactly with lossless FFV1; within x264's run-to-run differences), one file, the source's
     timestamps, and the source's audio packets once."""
     src, starts = make_cut_clip(tmp_path / "episode.mkv", shot_lengths=(10, 8, 12), size=(64, 48), audio=True)
     options = RunOptions(model=tiny_model_path, device="cpu", codec=codec, quiet=True)
@@ -118,7 +130,7 @@ def test_split_episode_equals_unsplit_run(ray_local, tmp_path, tiny_model_path, 
     result = run_cluster([src], [out], options, ClusterOptions(workers=2, split=True, segments_per_worker=2))
     assert result.failures == {}
     assert result.segments[src] == [(0, 10), (10, 18), (18, 30)]  # the clip's shots
-    assert_same_frames(ref, out, tolerance)
+    assert_same_frames(ref, out, exact=codec == "ffv1")
     assert [pts for pts, _, _ in read_all_frames(out)] == [pts for pts, _, _ in read_all_frames(src)]
     audio = read_packets(src)
     assert audio and read_packets(out) == audio
@@ -128,7 +140,8 @@ def test_split_episode_equals_unsplit_run(ray_local, tmp_path, tiny_model_path, 
 def test_worker_killed_mid_input_loses_no_frame(ray_local, tmp_path, tiny_model_path):
     """SIGKILL of the worker process colouring an input, half-way through: Ray restarts the worker, the
     input is coloured again from the start, and every output equals the one-process result."""
-    inputs = [make_shapes_clip(tmp_path / f"c{i}.mkv", frames=30, size=(64, 48), color=False) for i in range(3)]
+    inputs = [make_shapes_clip(tmp_path / f"c{i}.mkv", frames=n, size=(64, 48), color=False)
+              for i, n in enumerate((120, 20, 20))]
     victim = str(inputs[0])
     killed: list[int] = []
 
@@ -136,11 +149,11 @@ def test_worker_killed_mid_input_loses_no_frame(ray_local, tmp_path, tiny_model_
         if killed:
             return
         for worker in progress.workers.values():
-            if worker["task"] == victim and 0 < progress.frames_by_task.get(victim, 0) < 30:
+            if worker["task"] == victim and 0 < progress.frames_by_task.get(victim, 0) < 100:
                 os.kill(worker["pid"], signal.SIGKILL)
                 killed.append(worker["pid"])
 
-    options = RunOptions(model=tiny_model_path, device="cpu", quiet=True)
+    options = RunOptions(model=tiny_model_path, device="cpu", codec="ffv1", quiet=True)
     outputs = plan_outputs(inputs, tmp_path / "out", False)
     result = run_cluster(inputs, outputs, options, ClusterOptions(workers=2, max_restarts=2),
                          on_progress=kill_mid_run)
@@ -149,7 +162,7 @@ def test_worker_killed_mid_input_loses_no_frame(ray_local, tmp_path, tiny_model_
     assert result.attempts[inputs[0]] == 2 and result.attempts[inputs[1]] == 1
     refs = single_process(inputs, tmp_path / "ref", options)
     for ref, out in zip(refs, outputs):
-        assert_same_frames(ref, out, tolerance=0)
+        assert_same_frames(ref, out)
     assert leftovers(tmp_path) == []
 
 
@@ -187,3 +200,15 @@ def test_cli_exit_code_names_the_failed_input(ray_local, tmp_path, tiny_model_pa
     assert res.exit_code != 0
     assert (tmp_path / "out" / "good.color.mkv").is_file()
     assert "notes.mkv" in res.output and "1 of 2 input(s) failed" in res.output
+
+
+def test_rebuilt_decode_timestamps_are_increasing_and_never_after_presentation():
+    from framecolor.distributed import decode_timestamps
+
+    # two x264-like segments (I P B B ... in decode order), 40 ms frames, joined
+    pts = [0, 160, 80, 40, 120, 200, 360, 280, 240, 320, 400, 440, 600, 520, 480, 560]
+    dts = decode_timestamps(pts)
+    assert all(a < b for a, b in zip(dts, dts[1:]))
+    assert all(d <= p for d, p in zip(dts, pts))
+    assert dts[:3] == [-80, -40, 0]  # delayed by two frames, as the encoder's own
+    assert decode_timestamps([0, 1, 2]) == [0, 1, 2]

