@@ -543,8 +543,9 @@ def run_cluster(inputs, outputs, options, cluster: ClusterOptions | None = None,
         worker_opts = dict(num_cpus=cluster.cpus_per_worker, num_gpus=cluster.gpus_per_worker,
                            max_restarts=cluster.max_restarts, max_task_retries=cluster.max_restarts)
         level = log.getEffectiveLevel()
-        actors = [Worker.options(**worker_opts).remote(f"worker-{i}", options, board_name, cluster.cpus_per_worker,
-                                                       cluster.gpus_per_worker, max(level, logging.WARNING))
+        actors = [Worker.options(**worker_opts).remote(f"worker-{i}", options, board_name,
+                                                       cluster.cpus_per_worker, cluster.gpus_per_worker,
+                                                       max(level, logging.WARNING))
                   for i in range(n_workers)]
 
         out_of = dict(zip(inputs, outputs))
@@ -657,8 +658,9 @@ def run_cluster(inputs, outputs, options, cluster: ClusterOptions | None = None,
                 last_poll = time.monotonic()
                 attempts, frames, workers = ray.get(board.snapshot.remote())
                 frames_done = sum(frames.values())
-                bar.n = frames_done
-                bar.refresh()
+                if frames_done != bar.n:  # may go down: frames of a lost attempt are redone
+                    bar.n = frames_done
+                    bar.refresh()
                 if on_progress is not None:
                     on_progress(ClusterProgress(frames_done, total, attempts, frames, workers))
             if not idle and not running and pending:

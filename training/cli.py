@@ -13,7 +13,7 @@ import click
 
 
 @click.command("train")
-@click.option("--data", "data", multiple=True, required=True, metavar="SPEC",
+@click.option("--data", "data", multiple=True, metavar="SPEC",
               help="Training source, repeatable: PATH[:cartoon|live-action][@A:B:STEP][*WEIGHT] (video, frame "
                    "folder or image; frames A..B-1 every STEP, or STEP=changes), or synthetic[:domain], "
                    "skimage[:domain].")
@@ -48,14 +48,37 @@ import click
 @click.option("--resume", is_flag=True, help="Continue from the newest state_*.pt in --out.")
 @click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True)
 @click.option("--threads", type=click.IntRange(1), default=None, help="CPU threads for torch.")
+@click.option("--federated", is_flag=True,
+              help="Federated averaging (FedAvg on Flower) over the --client data sets, simulated on this machine: "
+                   "only generator weights and sample counts travel; see docs/federated.md (extra: federated).")
+@click.option("--client", "clients", multiple=True, metavar="SPEC",
+              help="With --federated: one client's data, repeatable (same SPEC form as --data).")
+@click.option("--rounds", type=click.IntRange(1), default=10, show_default=True, help="With --federated: rounds.")
+@click.option("--local-steps", type=click.IntRange(1), default=50, show_default=True,
+              help="With --federated: optimisation steps each client runs per round.")
 @click.pass_context
 def train(ctx, data, out, arch, base_channels, depth, width, steps, warmup_steps, batch, crop, short_side, lr,
           beta1, beta2, l1_weight, gan_loss, gan_weight, ciede_weight, d_channels, d_layers, spectral_norm, seed,
-          checkpoint_every, resume, device, threads):
+          checkpoint_every, resume, device, threads, federated, clients, rounds, local_steps):
     """Train a generator (L1 warm-up, then conditional GAN against a PatchGAN) and write checkpoints to OUT."""
+    from framecolor.errors import UserError
+
     from .train import TrainOptions, train as run_training
 
     quiet = bool((ctx.obj or {}).get("quiet")) if isinstance(ctx.obj, dict) else False
+    if federated:
+        given = [f"--{n.replace('_', '-')}" for n in ("data", "steps", "resume", "checkpoint_every")
+                 if ctx.get_parameter_source(n) is not click.core.ParameterSource.DEFAULT]
+        if given:
+            raise UserError(f"{', '.join(given)}: not used with --federated (use --client, --rounds, --local-steps)")
+        if not clients:
+            raise UserError("--federated needs at least one --client SPEC")
+        data, steps = clients, rounds * local_steps
+    elif clients or any(ctx.get_parameter_source(n) is not click.core.ParameterSource.DEFAULT
+                        for n in ("rounds", "local_steps")):
+        raise UserError("--client, --rounds and --local-steps need --federated")
+    elif not data:
+        raise UserError("missing option --data (or --federated with --client)")
     options = TrainOptions(
         data=data, out=out, arch=arch, base_channels=base_channels, depth=depth, width=width, steps=steps,
         warmup_steps=warmup_steps, batch=batch, crop=crop, short_side=short_side, lr=lr, betas=(beta1, beta2),
@@ -63,5 +86,10 @@ def train(ctx, data, out, arch, base_channels, depth, width, steps, warmup_steps
         d_channels=d_channels, d_layers=d_layers, spectral_norm=spectral_norm, seed=seed,
         checkpoint_every=checkpoint_every, resume=resume, device=device, threads=threads, progress=not quiet,
     )
-    path = run_training(options)
+    if federated:
+        from .federated import FederatedOptions, simulate
+
+        path = simulate(FederatedOptions(clients=clients, rounds=rounds, local_steps=local_steps, train=options))
+    else:
+        path = run_training(options)
     click.echo(f"model: {path}")
