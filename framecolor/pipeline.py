@@ -185,10 +185,10 @@ def _infer_worker(colorizer: Colorizer, inp: queue.Queue, out: queue.Queue, stop
                 batch.append(item)
                 if len(batch) >= colorizer.batch:
                     break
-                try:  # take what is already decoded, but never wait for a full batch at the end
-                    item = inp.get(timeout=0.05 if batch else None)
-                except queue.Empty:
-                    break
+                # Always wait for a full batch (only the last may be short): the generator's output
+                # depends, by float rounding, on how frames are grouped, and grouping by arrival time
+                # made runs differ (and libx264 then encoded them differently).
+                item = _get(inp)
             if batch:
                 # Frames of one stream share a size; a new size (never within a video) starts a new batch.
                 groups: dict[tuple, list[PreparedFrame]] = {}

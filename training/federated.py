@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import contextlib
 import csv
+import hashlib
 import json
 import logging
 import os
@@ -305,6 +306,8 @@ class GeneratorFedAvg(FedAvg):
         if len(results) != self.num_clients:
             raise FederatedError(f"round {server_round}: {len(results)} of {self.num_clients} clients answered")
         pairs = [(parameters_to_ndarrays(res.parameters), res.num_examples) for _, res in results]
+        # Replies arrive in completion order; a fixed order makes the float sums, hence the model, repeatable.
+        pairs.sort(key=lambda p: (p[1], hashlib.sha1(p[0][0].tobytes()).hexdigest() if p[0] else ""))
         averaged = weighted_average(pairs)
         load_generator_arrays(self.generator, averaged)
         samples = [n for _, n in pairs]

@@ -38,7 +38,7 @@ MODEL="--base-channels 8 --depth 3 --short-side 64"
 CLIENT="--batch 4 --crop 32 --short-side 64 --d-channels 8 --threads 1 --max-wait 60"
 
 echo "== server on $ADDRESS: 2 clients, $ROUNDS rounds x $LOCAL_STEPS local steps -> $WORK/global"
-START=$(date +%s.%N)
+START=$SECONDS
 timeout "$LIMIT" $PY -m training.federated_deploy server --address "$ADDRESS" --clients 2 --rounds "$ROUNDS" \
     --local-steps "$LOCAL_STEPS" --out "$WORK/global" $MODEL --connect-timeout 120 > "$WORK/server.log" 2>&1 &
 SERVER=$!
@@ -58,9 +58,8 @@ for pair in "studio-a:$CLIENT_A:$WORK/client-a.log" "studio-b:$CLIENT_B:$WORK/cl
     echo "client $name exit $rc"; tail -n 3 "$logfile"
     [ "$rc" -eq 0 ] || status=$rc
 done
-END=$(date +%s.%N)
 [ "$status" -eq 0 ] || { echo "FAILED (exit $status); logs in $WORK"; exit "$status"; }
-printf "== federated run: %.1f s wall\n" "$(echo "$END - $START" | bc)"
+echo "== federated run: $((SECONDS - START)) s wall (server start to last client exit)"
 ls "$WORK/global"
 
 echo "== framecolor run --model $WORK/global/model.safetensors on studio-a's frames"
