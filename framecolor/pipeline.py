@@ -119,6 +119,11 @@ class Colorizer:
             i += len(chunk)
         return out
 
+    def predict_frames(self, prepared: list[PreparedFrame]) -> list[np.ndarray]:
+        """ab of prepared frames (the infer stage's call; reference mode's colouriser also needs their
+        frame numbers, see framecolor.reference.ReferenceColorizer)."""
+        return self.predict([p.L_small for p in prepared])
+
 
 def _free_cuda_cache() -> None:
     try:
@@ -195,7 +200,7 @@ def _infer_worker(colorizer: Colorizer, inp: queue.Queue, out: queue.Queue, stop
                 for p in batch:
                     groups.setdefault(p.L_small.shape, []).append(p)
                 for group in groups.values():
-                    for p, ab in zip(group, colorizer.predict([p.L_small for p in group])):
+                    for p, ab in zip(group, colorizer.predict_frames(group)):
                         p.ab_small = ab
                 for p in batch:  # keep input order
                     if not _put(out, p, stop):
@@ -290,20 +295,63 @@ def colorize_stream(frames: Iterable, colorizer: Colorizer, smoother=None, queue
 
 def colorize_frames(frames: Iterable[np.ndarray], model=None, batch: int = 4, render_size: int | None = None,
                     temporal: str = "off", device: str = "auto", backend: str = "auto",
-                    cut_threshold: float | None = None) -> Iterator[np.ndarray]:
+                    cut_threshold: float | None = None, references=None, hints=None,
+                    hint_model=None) -> Iterator[np.ndarray]:
     """Python API: RGB (or gray) frames in, coloured RGB frames out, lazily and in order.
 
     ``frames`` is any iterable of (H, W, 3) or (H, W) uint8 / uint16 / float arrays; only their
     luminance is used.  ``model`` is a checkpoint path, a loaded generator, or None for the bundled model.
     Each output has the input's size, dtype and L.
+
+    Reference mode (docs/reference-mode.md): ``references={frame: RGB image or path}`` (or a list of
+    images, each placed at its best-matching frame) gives key frames that govern their shots; ``hints`` is a
+    list of point hints ``{"frame", "x", "y", "rgb"}`` (or a JSON file path); ``hint_model`` a hint-conditioned
+    checkpoint, "none" for the edge-aware densifier, or None for the bundled one. A list (or other
+    re-iterable) of frames is read twice: first to find the shots and place the keys.
     """
     from .media import Frame
 
-    colorizer = Colorizer(model, device=device, backend=backend, batch=batch, render_size=render_size)
     smoother = make_smoother(temporal, cut_threshold)
+    if references is None and hints is None:
+        colorizer = Colorizer(model, device=device, backend=backend, batch=batch, render_size=render_size)
+    else:
+        colorizer = _api_reference_colorizer(frames, model, batch, render_size, device, backend, cut_threshold,
+                                             references, hints, hint_model)
     wrapped = (Frame(index=i, image=np.asarray(a)) for i, a in enumerate(frames))
     for _, image in colorize_stream(wrapped, colorizer, smoother):
         yield image
+    if hasattr(colorizer, "log_summary"):
+        colorizer.log_summary()
+
+
+def _api_reference_colorizer(frames, model, batch, render_size, device, backend, cut_threshold, references,
+                             hints, hint_model):
+    from .hints import (PointHint, load_point_hints, make_applier, parse_point_hints,
+                        references_from_api)
+    from .media import Frame
+    from .reference import make_reference_colorizer
+
+    refs = references_from_api(references)
+    if hints is None:
+        points = []
+    elif isinstance(hints, (str, os.PathLike)):
+        points = load_point_hints(hints)
+    elif all(isinstance(h, PointHint) for h in hints):
+        points = list(hints)
+    else:
+        points = parse_point_hints(list(hints))
+    applier = make_applier(hint_model, device=device, backend=backend)
+    size = render_size or getattr(getattr(applier, "model", None), "config", None)
+    size = size if isinstance(size, int) else getattr(size, "render_size", 256)
+    again = None
+    if iter(frames) is not frames:  # re-iterable: a first pass finds the shots and places the keys
+        def again():
+            return (Frame(index=i, image=np.asarray(a)) for i, a in enumerate(frames))
+
+    def automatic():
+        return Colorizer(model, device=device, backend=backend, batch=batch, render_size=size)
+
+    return make_reference_colorizer(again, automatic, applier, refs, points, size, cut_threshold, batch)
 
 
 # ------------------------------------------------------------------------------------- whole inputs
@@ -327,6 +375,9 @@ class RunOptions:
     overwrite: bool = False
     skip_existing: bool = False
     quiet: bool = False
+    references: list = field(default_factory=list)  # --reference values (str) or hints.Reference objects
+    hints: Any = None  # --hints FILE.json, or a list of point hints
+    hint_model: Any = None  # --hint-model: checkpoint, "none" (densifier), None (bundled, else densifier)
 
 
 def input_kind(path: Path) -> str:
@@ -430,6 +481,8 @@ def _run_one(inp: Path, out: Path, options: RunOptions, colorizer: Colorizer) ->
         else:
             frames = iter(reader)
 
+    if options.references or options.hints is not None:
+        colorizer = _file_reference_colorizer(inp, kind, start, end, options, colorizer)
     stats = StreamStats()
     bar = tqdm(total=total, unit="frame", desc=inp.name, disable=options.quiet, dynamic_ncols=True, leave=True)
     try:
@@ -446,8 +499,45 @@ def _run_one(inp: Path, out: Path, options: RunOptions, colorizer: Colorizer) ->
             close()
     if smoother is not None:
         log.info("%s: %d scene cut(s) at frames %s", inp.name, len(stats.cuts), stats.cuts[:50])
+    if hasattr(colorizer, "log_summary"):
+        colorizer.log_summary(inp.name)
     if stats.frames == 0:
         log.warning("%s: no frames in the selected range", inp)
     log.info("%s -> %s: %d frames in %.1f s (%.2f frames/s)", inp.name, out, stats.frames, stats.seconds,
              stats.frames / max(stats.seconds, 1e-9))
     return Path(result)
+
+
+def _file_reference_colorizer(inp: Path, kind: str, start, end, options: RunOptions, colorizer: Colorizer):
+    """Reference mode for one input file or folder: a first pass over its frames (same range) finds the shots
+    and places bare references; then the stateful reference colouriser replaces the automatic one."""
+    from .hints import PointHint, Reference, load_point_hints, make_applier, parse_point_hints, parse_references
+    from .media import FrameFolderReader, VideoReader
+    from .reference import make_reference_colorizer
+
+    texts = [r for r in options.references if not isinstance(r, Reference)]
+    refs = parse_references(texts) + [r for r in options.references if isinstance(r, Reference)]
+    hints = options.hints
+    if hints is None:
+        points = []
+    elif isinstance(hints, (str, os.PathLike)):
+        points = load_point_hints(hints)
+    elif all(isinstance(h, PointHint) for h in hints):
+        points = list(hints)
+    else:
+        points = parse_point_hints(list(hints))
+    applier = make_applier(options.hint_model, device=options.device, backend=options.backend)
+    log.info("%s: %s", inp.name, applier.describe())
+
+    def again():
+        if kind == "video":
+            reader = VideoReader(inp, start=start, end=end, every=options.every)
+            try:
+                yield from reader
+            finally:
+                reader.close()
+        else:
+            yield from FrameFolderReader(inp, start=start, end=end, every=options.every)
+
+    return make_reference_colorizer(again, colorizer, applier, refs, points, colorizer.render_size,
+                                    options.cut_threshold, colorizer.batch)

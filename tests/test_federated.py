@@ -69,12 +69,13 @@ def run(tmp_path_factory):
     """Two clients (frame folders of 5 and 3 frames), two rounds, simulated; wall time measured."""
     root = tmp_path_factory.mktemp("fed")
     a, b = write_frames(root / "a", 5, 0), write_frames(root / "b", 3, 100)
-    opts = F.federated_options([str(a), f"{b}:cartoon"], root / "out", ROUNDS, LOCAL_STEPS, **TINY)
+    specs = [str(a), f"{b}:cartoon"]
+    opts = F.federated_options(specs, root / "out", ROUNDS, LOCAL_STEPS, **TINY)
     rec = recording_class()
     t0 = time.perf_counter()
     model = F.simulate(opts, strategy_cls=rec)
     return {"model": model, "out": root / "out", "rec": rec, "seconds": time.perf_counter() - t0,
-            "paths": [str(a), str(b)]}
+            "paths": [str(a), str(b)], "specs": specs, "root": root}
 
 
 # ------------------------------------------------------------------------------------------ averaging
@@ -156,6 +157,13 @@ def test_global_model_is_the_sample_weighted_average_of_the_clients_replies(run)
     for arrays in sent2:
         for a, t in zip(arrays, g1.state_dict().values()):
             np.testing.assert_array_equal(a, t.numpy())
+
+
+def test_same_seed_gives_the_same_global_model(run):
+    """Clients take turns and seed their training per round, so a rerun reproduces the model exactly."""
+    again = F.simulate(F.federated_options(run["specs"], run["root"] / "again", ROUNDS, LOCAL_STEPS, **TINY))
+    for t1, t2 in zip(load_generator(run["model"]).state_dict().values(), load_generator(again).state_dict().values()):
+        assert torch.equal(t1, t2)
 
 
 def test_messages_carry_only_generator_tensors_and_counts(run):

@@ -221,12 +221,16 @@ class GeneratorClient(Client):
         o = self.options
         cfg = ins.config
         rnd, steps, warmup = int(cfg["round"]), int(cfg["local_steps"]), int(cfg["warmup_steps"])
+        if o.threads:  # OpenMP's thread count is per thread: set it in the thread that trains
+            torch.set_num_threads(o.threads)
+        # Seeded before the discriminator is built and before dropout: the same result whatever the order
+        # in which clients sharing a process take their turn.
+        torch.manual_seed(_seed(o.seed, self.index, rnd))
         if self.generator is None:
             self.generator = _build_from_json(str(cfg["model"])).to(self.device)
             self.discriminator = PatchGAN(o.discriminator_config()).to(self.device)
             self.optimizers = make_optimizers(self.generator, self.discriminator, o.lr, o.betas, self.device)
         load_generator_arrays(self.generator, parameters_to_ndarrays(ins.parameters))
-        torch.manual_seed(_seed(o.seed, self.index, rnd))  # dropout: same result whatever the thread order
         t0 = time.perf_counter()
         rows = []
 
@@ -313,7 +317,8 @@ class GeneratorFedAvg(FedAvg):
         samples = [n for _, n in pairs]
         info = {**self.info, "federated": True, "round": server_round, "rounds": self.rounds,
                 "local_steps": self.local_steps, "clients": len(results), "sample_counts": samples,
-                "steps": server_round * self.local_steps, "warmup_steps": self.warmup_steps,
+                "steps": server_round * self.local_steps,  # per client; all clients: x clients
+                "warmup_steps": self.warmup_steps,
                 "wall_seconds": round(time.perf_counter() - self._t0, 1)}
         name = f"round_{server_round:03d}.safetensors"
         save_generator(self.out / name, self.generator, info)
@@ -437,7 +442,7 @@ def simulate(options: FederatedOptions, strategy_cls: type[GeneratorFedAvg] = Ge
     out.mkdir(parents=True, exist_ok=True)
     torch.manual_seed(t.seed)
     generator = build_generator(t.generator_config())
-    info = {"clients_given": len(options.clients), "arch": t.arch, "seed": t.seed, "batch": t.batch,
+    info = {"arch": t.arch, "seed": t.seed, "batch": t.batch,
             "crop": t.crop, "gan_loss": t.gan_loss, "l1_weight": t.l1_weight, "data": list(options.clients)}
     strategy = strategy_cls(generator, out, num_clients=len(options.clients), rounds=options.rounds,
                             local_steps=options.local_steps, warmup_steps=t.warmup, info=info,

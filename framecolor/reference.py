@@ -1,0 +1,318 @@
+"""Reference mode: key frames govern their shots; each frame's hints are propagated and applied.
+
+Per shot (shots from :class:`framecolor.temporal.CutDetector`, the same detector the smoother uses):
+
+* the shot's key (the reference whose frame number lies in the shot; with several, the nearest in time) is
+  brought to render size as Lab;
+* for every frame t of the shot, the hint map is built from two sources, both carried by dense optical flow
+  and kept only where the flow is forward-backward consistent and the luminance matches
+  (:func:`framecolor.hints.consistent_warp`):
+
+  1. the key's own colours, warped directly from the key to frame t (no drift, but long-range flow fails
+     under large motion), and
+  2. the previous coloured frame (t - 1) warped to t (short-range flow almost always holds; errors can
+     accumulate, which source 1 corrects wherever it is trusted);
+
+  where both are trusted the key wins; point hints of frame t are painted over the result;
+* the applier (the hint network, or the edge-aware densifier) turns the hint map into frame t's ab; the
+  pipeline then smooths and upsamples it like any other prediction.
+
+A shot without a key is coloured automatically by the default model. A point hint on a frame of a keyless
+shot turns that frame into the shot's key from there on: the automatic colouring of the frame corrected by
+the hints.
+
+Shots are known in advance when the input can be read twice (files, lists of frames): :func:`scan` makes a
+:class:`ShotPlan` in a first pass over the luminance (memory stays flat: a thumbnail per unplaced reference),
+which also places bare references at their best-matching frame. With a one-pass iterator the plan is made
+online: a key then applies from its own frame to the end of its shot.
+"""
+
+from __future__ import annotations
+
+import bisect
+import logging
+from dataclasses import dataclass, field
+from typing import Any, Callable, Iterable
+
+import numpy as np
+
+from . import color
+from .errors import UserError
+from .hints import (PointHint, Reference, check_point_hints, consistent_warp, fit_reference, hints_by_frame,
+                    make_dis, paint_points, reference_lab, thumbnail_L)
+
+log = logging.getLogger("framecolor")
+
+MATCH_WARN = 6.0  # L units: a bare reference whose best frame differs more than this is suspicious
+
+
+@dataclass
+class ShotPlan:
+    """What a first pass over the input found: shot starts, frame range, frame size, placed references."""
+
+    cuts: list[int]  # frame numbers where a shot starts (the first frame excluded)
+    first: int
+    last: int
+    frame_hw: tuple[int, int]
+    placements: dict[str, tuple[int, float]] = field(default_factory=dict)  # name -> (frame, L difference)
+
+    def shot_of(self, index: int) -> tuple[int, int | None]:
+        """(start, end exclusive or None for the last shot) of the shot holding frame ``index``."""
+        k = bisect.bisect_right(self.cuts, index)
+        start = self.cuts[k - 1] if k > 0 else self.first
+        end = self.cuts[k] if k < len(self.cuts) else None
+        return start, end
+
+    def shot_starts(self) -> list[int]:
+        return [self.first, *self.cuts]
+
+
+def render_L(image: np.ndarray, render_size: int) -> tuple[np.ndarray, np.ndarray]:
+    """(full-size L, render-size L) of a frame, exactly as the pipeline prepares them."""
+    from .pipeline import render_shape
+    from .upsample import resize
+
+    L_full = color.luminance(image)
+    H, W = L_full.shape
+    h, w = render_shape(H, W, render_size)
+    return L_full, resize(L_full, w, h, "area")
+
+
+def scan(frames: Iterable, render_size: int, references: list[Reference], cut_threshold: float | None = None
+         ) -> ShotPlan:
+    """First pass: shot cuts on the render-size L (the detector of the main pass, so the same cuts), the
+    frame range and size, and the placement of every reference without a frame number at the frame whose
+    L thumbnail is closest (mean absolute difference, L units). ``frames``: objects with ``index`` and
+    ``image`` (framecolor.media.Frame)."""
+    from .temporal import CutDetector
+
+    detector = CutDetector(threshold=cut_threshold)
+    unplaced = [r for r in references if r.frame is None]
+    thumbs: list[np.ndarray] | None = None
+    best: list[tuple[float, int]] = [(np.inf, -1)] * len(unplaced)
+    first = last = None
+    frame_hw = None
+    for f in frames:
+        L_full, L_small = render_L(f.image, render_size)
+        if frame_hw is None:
+            frame_hw = L_full.shape
+            first = f.index
+            thumbs = [thumbnail_L(color.luminance(np.asarray(fit_reference(r.load(), frame_hw, r.name))))
+                      for r in unplaced]
+        elif L_full.shape != frame_hw:
+            raise UserError(f"frame {f.index}: size changes within the input ({L_full.shape[1]}x{L_full.shape[0]}"
+                            f" after {frame_hw[1]}x{frame_hw[0]}); reference mode needs one frame size")
+        detector.process(f.index, L_small)
+        last = f.index
+        if unplaced:
+            t = thumbnail_L(L_full)
+            for i, th in enumerate(thumbs):
+                d = float(np.abs(th - t).mean())
+                if d < best[i][0]:
+                    best[i] = (d, f.index)
+    if frame_hw is None:
+        raise UserError("reference mode: the input has no frames in the selected range")
+    plan = ShotPlan(list(detector.cuts), first, last, tuple(frame_hw))
+    for r, (d, index) in zip(unplaced, best):
+        r.frame = index
+        plan.placements[r.name] = (index, d)
+        if d > MATCH_WARN:
+            log.warning("reference %s matches no frame well: placed at frame %d (mean L difference %.1f)",
+                        r.name, index, d)
+        else:
+            log.info("reference %s placed at frame %d (mean L difference %.2f)", r.name, index, d)
+    return plan
+
+
+def validate(plan: ShotPlan, references: list[Reference], points: list[PointHint]) -> None:
+    """Everything the user gave refers to frames and positions of this input (UserError otherwise)."""
+    H, W = plan.frame_hw
+    check_point_hints(points, W, H, plan.last)
+    for r in references:
+        if r.frame is not None and r.frame > plan.last:
+            raise UserError(f"reference {r.name} is for frame {r.frame}, beyond the clip (last frame {plan.last})")
+        if r.frame is not None and r.frame < plan.first:
+            log.warning("reference %s is for frame %d, before the first selected frame %d: it still governs "
+                        "the first shot", r.name, r.frame, plan.first)
+    seen: dict[tuple[int, int | None], str] = {}
+    for r in references:
+        if r.frame is None:
+            continue
+        shot = plan.shot_of(max(r.frame, plan.first))
+        if shot in seen:
+            log.info("shot at frame %d has two keys (%s, %s): each frame follows the nearer one",
+                     shot[0], seen[shot], r.name)
+        seen[shot] = r.name
+
+
+@dataclass
+class _Key:
+    frame: int
+    L: np.ndarray
+    ab: np.ndarray
+    name: str
+
+
+class ReferenceColorizer:
+    """The infer stage of reference mode, a drop-in for :class:`framecolor.pipeline.Colorizer` in
+    :func:`framecolor.pipeline.colorize_stream` (it has ``batch``, ``render_size``, ``describe`` and
+    ``predict_frames``). Frames must arrive in order: it is stateful (see the module docstring).
+
+    ``automatic``: the automatic :class:`~framecolor.pipeline.Colorizer` for keyless shots, or a zero-argument
+    factory called on first need (None: keyless shots are refused). ``applier``: a
+    :class:`~framecolor.hints.HintNetwork` or :class:`~framecolor.hints.Densifier`. ``plan``: a
+    :class:`ShotPlan` from :func:`scan`, or None to find shots online.
+    """
+
+    def __init__(self, automatic, applier, references: list[Reference], points: list[PointHint] | None = None,
+                 plan: ShotPlan | None = None, cut_threshold: float | None = None, render_size: int | None = None,
+                 batch: int = 4, fb_sigma: float = 1.0, photo_sigma: float = 8.0, key_confidence: float = 0.5):
+        from .temporal import CutDetector
+
+        if plan is None and any(r.frame is None for r in references):
+            raise UserError("a reference without a frame number is placed by matching, which needs an input that "
+                            "can be read twice (a file, or a list of frames); give FRAME=PATH instead")
+        self._automatic = automatic
+        self.applier = applier
+        self.references = sorted(references, key=lambda r: r.frame)
+        self.key_frames = [r.frame for r in self.references]
+        self.points = hints_by_frame(points or [])
+        self.plan = plan
+        self.detector = CutDetector(threshold=cut_threshold)
+        self.render_size = render_size or getattr(automatic, "render_size", None) or 256
+        self.batch = getattr(automatic, "batch", batch)
+        self.fb_sigma, self.photo_sigma, self.key_confidence = fb_sigma, photo_sigma, key_confidence
+        self._dis = make_dis()
+        self._shot_start: int | None = None
+        self._key: _Key | None = None
+        self._prev: tuple[int, np.ndarray, np.ndarray] | None = None  # (index, L, ab) of the last hinted frame
+        self._checked = False
+        self.shots: list[tuple[int, str | None]] = []  # (shot start, key name or None) as met
+        self.last_coverage: float | None = None  # share of the last frame's pixels with a trusted hint
+
+    # ----------------------------------------------------------------------------- Colorizer interface
+    @property
+    def automatic(self):
+        if callable(self._automatic) and not hasattr(self._automatic, "predict"):
+            self._automatic = self._automatic()
+        if self._automatic is None:
+            raise UserError("a shot has no key and no automatic model was given")
+        return self._automatic
+
+    def describe(self) -> str:
+        return f"reference mode ({self.applier.describe()}), render size {self.render_size}"
+
+    def predict_frames(self, prepared: list) -> list[np.ndarray]:
+        """Render-size ab of each prepared frame (objects with ``frame.index``, ``L_small``, ``L_full``)."""
+        out: list[np.ndarray | None] = []
+        for p in prepared:
+            out.append(self.process(p.frame.index, p.L_small, p.L_full.shape))
+        todo = [i for i, ab in enumerate(out) if ab is None]
+        if todo:  # keyless frames are independent: one batched call of the automatic model
+            for i, ab in zip(todo, self.automatic.predict([prepared[i].L_small for i in todo])):
+                out[i] = ab
+        return out  # type: ignore[return-value]
+
+    def predict(self, L_smalls):  # pragma: no cover - the pipeline calls predict_frames
+        raise TypeError("ReferenceColorizer needs frame numbers: use predict_frames")
+
+    # ------------------------------------------------------------------------------------ per frame
+    def _governing_reference(self, index: int) -> Reference | None:
+        start = self._shot_start
+        if self.plan is not None:
+            _, end = self.plan.shot_of(index)
+            # a key pinned before the first selected frame governs the first shot
+            lo = -np.inf if start == self.plan.first else start
+            hi = np.inf if end is None else end
+            candidates = [r for r in self.references if lo <= r.frame < hi]
+        else:
+            candidates = [r for r in self.references if start <= r.frame <= index]
+        if not candidates:
+            return None
+        return min(candidates, key=lambda r: (abs(r.frame - index), r.frame))
+
+    def _load_key(self, ref: Reference, frame_hw, L_small) -> _Key:
+        if self._key is not None and self._key.frame == ref.frame and self._key.name == ref.name:
+            return self._key
+        L, ab = reference_lab(ref.load(), frame_hw, L_small.shape, ref.name)
+        return _Key(ref.frame, L, ab, ref.name)
+
+    def process(self, index: int, L: np.ndarray, frame_hw: tuple[int, int]) -> np.ndarray | None:
+        """ab (h, w, 2) of frame ``index`` from its hints, or None when its shot has no key (automatic)."""
+        L = np.asarray(L, np.float32)
+        if not self._checked:
+            check_point_hints([p for ps in self.points.values() for p in ps], frame_hw[1], frame_hw[0])
+            self._checked = True
+        if self.detector.process(index, L) or self._shot_start is None:
+            self._shot_start = index
+            self._key = None
+            self._prev = None
+            self.shots.append((index, None))
+        ref = self._governing_reference(index)
+        if ref is not None:
+            self._key = self._load_key(ref, frame_hw, L)
+            if self.shots[-1][1] is None:
+                self.shots[-1] = (self._shot_start, ref.name)
+        points = self.points.get(index, [])
+        if self._key is None:
+            if not points:
+                self._prev = None
+                return None
+            # a keyless shot with point hints: the automatic colouring corrected by the hints becomes the key
+            base = self.automatic.predict([L])[0]
+            hint_ab = np.zeros(L.shape + (2,), np.float32)
+            mask = np.zeros(L.shape, np.float32)
+            paint_points(hint_ab, mask, points, frame_hw)
+            ab = self.applier(L, hint_ab, mask, base_ab=base)
+            self._key = _Key(index, L, ab, f"hints of frame {index}")
+            self.shots[-1] = (self._shot_start, self._key.name)
+            self._prev = (index, L, ab)
+            return ab
+        hint_ab, mask = self.hint_map(index, L)
+        if points:
+            paint_points(hint_ab, mask, points, frame_hw)
+        self.last_coverage = float((mask >= 0.5).mean())
+        if mask.min() >= 1.0:
+            ab = hint_ab  # the key frame itself: nothing to fill
+        else:
+            ab = self.applier(L, hint_ab, mask)
+        self._prev = (index, L, ab)
+        return ab
+
+    def hint_map(self, index: int, L: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(hint ab, confidence mask) of frame ``index`` from the shot's key and the previous coloured frame."""
+        key = self._key
+        if key.frame == index:
+            return key.ab.copy(), np.ones(L.shape, np.float32)
+        ab_k, conf_k = consistent_warp(key.ab, key.L, L, self._dis, self.fb_sigma, self.photo_sigma)
+        if self._prev is None:
+            return ab_k * (conf_k[..., None] > 0), conf_k
+        _, L_prev, ab_prev = self._prev
+        ab_c, conf_c = consistent_warp(ab_prev, L_prev, L, self._dis, self.fb_sigma, self.photo_sigma)
+        use_key = conf_k >= self.key_confidence
+        hint = np.where(use_key[..., None], ab_k, ab_c).astype(np.float32)
+        mask = np.where(use_key, conf_k, conf_c).astype(np.float32)
+        return hint, mask
+
+    def log_summary(self, name: str = "") -> None:
+        keyed = [s for s, k in self.shots if k is not None]
+        keyless = [s for s, k in self.shots if k is None]
+        prefix = f"{name}: " if name else ""
+        log.info("%sreference mode: %d shot(s); with a key: starting at frames %s; automatic (no key): %s",
+                 prefix, len(self.shots), keyed[:50], keyless[:50] if keyless else "none")
+
+
+def make_reference_colorizer(frames_again: Callable[[], Iterable] | None, automatic, applier,
+                             references: list[Reference], points: list[PointHint], render_size: int,
+                             cut_threshold: float | None = None, batch: int = 4) -> ReferenceColorizer:
+    """Plan (when the input can be read again: ``frames_again()`` gives a fresh iterator of frames), validate,
+    log which shots have keys, and build the :class:`ReferenceColorizer`."""
+    plan = None
+    if frames_again is not None:
+        plan = scan(frames_again(), render_size, references, cut_threshold)
+        validate(plan, references, points)
+        keyed = sorted({plan.shot_of(max(r.frame, plan.first))[0] for r in references})
+        keyless = [s for s in plan.shot_starts() if s not in keyed]
+        log.info("reference mode: %d shot(s) starting at frames %s; keys for %s; automatic colouring for %s",
+                 len(plan.cuts) + 1, plan.shot_starts()[:50], keyed[:50], keyless[:50] if keyless else "none")
+    return ReferenceColorizer(automatic, applier, references, points, plan, cut_threshold, render_size, batch)
