@@ -54,7 +54,10 @@ def _model_names(models: tuple[Path, ...]) -> list[tuple[str, object]]:
 @click.option("--batch", default=4, show_default=True, type=int)
 @click.option("--render-size", type=int, help="Short side the generators run at (default: each model's).")
 @click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda, cuda:N.")
-def quality(models, data, out_dir, batch, render_size, device):
+@click.option("--temporal", "temporals", multiple=True, type=click.Choice(["off", "flow"]),
+              help="Temporal smoothing of the models' output (repeatable: `--temporal off --temporal flow` scores "
+                   "both side by side). Default: off.")
+def quality(models, data, out_dir, batch, render_size, device, temporals):
     """Score models and the gray / flow-propagation baselines on data sets (design notes' protocol)."""
     from tqdm import tqdm
 
@@ -67,7 +70,12 @@ def quality(models, data, out_dir, batch, render_size, device):
     specs = [Q.parse_data_spec(d) for d in data]  # every spec checked before any work
     named = _model_names(models)
     dev = resolve_device(device)
-    loaded = [(name, load_generator(path, device=dev)) for name, path in named]
+    temporals = list(dict.fromkeys(temporals)) or ["off"]
+    loaded = []
+    for name, path in named:
+        model = load_generator(path, device=dev)
+        for t in temporals:
+            loaded.append((name if len(temporals) == 1 else f"{name} [temporal {t}]", model, t))
     t0 = time.perf_counter()
     results = []
     for spec in specs:
@@ -75,7 +83,7 @@ def quality(models, data, out_dir, batch, render_size, device):
         with tqdm(total=count, unit="frame", desc=spec.name, leave=False, dynamic_ncols=True) as bar:
             results.append(Q.evaluate_dataset(spec, loaded, batch=batch, render_size=render_size, device=dev,
                                               progress=bar.update))
-    meta = {"models": [n for n, _ in named], "model_paths": [str(p) if p else "bundled default" for _, p in named],
+    meta = {"models": [n for n, *_ in loaded], "temporal": temporals, "model_paths": [str(p) if p else "bundled default" for _, p in named],
             "device": dev, "batch": batch, "render_size": render_size, "seconds": time.perf_counter() - t0,
             "data": list(data)}
     written = report.write_results(out_dir, results, meta)

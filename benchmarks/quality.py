@@ -232,7 +232,8 @@ def evaluate_dataset(spec: DataSpec, models: list[tuple[str, object]], batch: in
                      render_size: int | None = None, device: str = "cpu", progress=None) -> dict:
     """Score every model and both baselines on one data set in one streaming pass.
 
-    ``models``: (name, checkpoint path or loaded generator).  Returns a dict with per-method summaries,
+    ``models``: (name, checkpoint path or loaded generator[, temporal "flow" | "off"]); the same model
+    with smoothing on and off gives two methods scored side by side on the same frames.  Returns a dict with per-method summaries,
     the frames used, the shot starts found, and a few contact-sheet thumbnails.
     """
     import torch
@@ -273,11 +274,11 @@ def evaluate_dataset(spec: DataSpec, models: list[tuple[str, object]], batch: in
 
     hub = _Broadcast(decorated(), len(models) + 1)
     streams = []
-    for k, (_, model) in enumerate(models):
+    for k, (_, model, *temporal) in enumerate(models):
         feed = (gray for i, _, gray in hub.consumer(k) if needed(i))
         streams.append(iter(colorize_frames(feed, model=model, batch=batch, render_size=render_size,
-                                            temporal="off", device=device)))
-    names = [name for name, _ in models]
+                                            temporal=temporal[0] if temporal else "off", device=device)))
+    names = [name for name, *_ in models]
     methods = {name: MethodScores() for name in [GRAY, *([FLOW] if sequence else []), *names, TRUTH]}
     for s in methods.values():
         s.has_temporal = sequence

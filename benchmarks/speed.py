@@ -4,9 +4,13 @@ For each (backend, batch, render size) of the sweep, on the same input and the s
 
 * io-only frames/s: decode + encode with framecolor.media and no model (the floor the product can reach);
 * model-only frames/s: the generator's forward pass on prepared tensors of the render shape;
+  (both measured just before and just after each end-to-end run and averaged: on a shared machine the
+  load drifts, and the runs are in the JSON);
 * end-to-end frames/s: :func:`framecolor.pipeline.run` (decode, L, generator, smoothing, upsampling, encode);
 * the ratios end-to-end / io-only and end-to-end / min(io-only, model-only) (1.0 means the stages overlap
-  perfectly), peak RSS, device name, backend, batch and render size.
+  perfectly), peak RSS, device name, backend, batch and render size;
+* for a video, once per input: the decode stage alone (decode, the input's L, the render-size L) through
+  the RGB path and through the luminance-only path (VideoReader(luma_only=True)), and their ratio.
 
 Optionally the ECCV16 network (benchmarks/eccv16.py, random weights) is timed on the same tensors as a
 yardstick.  Timed runs are never part of the tests: these are figures to read, not assertions.
@@ -103,6 +107,22 @@ def io_only(path: Path, frames: int | None, workdir: Path) -> tuple[int, float]:
     return n, time.perf_counter() - t0
 
 
+def decode_stage(path: Path, frames: int | None, render_size: int, luma_only: bool) -> tuple[int, float, int]:
+    """The decode thread's work alone (decode, L at full size, L at render size): (frames, seconds,
+    frames that took the luminance-only path)."""
+    from framecolor import media
+    from framecolor.pipeline import frame_luminance, render_shape
+    from framecolor.upsample import resize
+
+    reader = media.VideoReader(path, end=frames, luma_only=luma_only)
+    h, w = render_shape(reader.info.height, reader.info.width, render_size)
+    n, t0 = 0, time.perf_counter()
+    for frame in reader:
+        resize(frame_luminance(frame.image), w, h, "area")
+        n += 1
+    return n, time.perf_counter() - t0, reader.frames_luma
+
+
 def _end_time(info, frames):
     if frames is None or not info.average_rate:
         return None
@@ -123,34 +143,35 @@ def frame_shape(path: Path) -> tuple[int, int]:
 
 
 def model_only(forward, shape: tuple[int, int], batch: int, frames: int, min_seconds: float = 2.0,
-               in_channels: int = 1) -> tuple[int, float]:
-    """Time ``forward`` on prepared (batch, C, h, w) float32 batches: (frames, seconds) after a warm-up,
-    at least ``frames`` frames and ``min_seconds`` seconds."""
+               in_channels: int = 1) -> tuple[int, float, float]:
+    """Time ``forward`` on prepared (batch, C, h, w) float32 batches: (frames, seconds, CPU seconds of
+    this process) after a warm-up, at least ``frames`` frames and ``min_seconds`` seconds."""
     rng = np.random.default_rng(0)
     x = rng.uniform(-1, 1, size=(batch, in_channels, *shape)).astype(np.float32)
     for _ in range(3):  # warm-up: allocations, oneDNN primitive caches, cudnn autotune
         forward(x)
-    n, t0 = 0, time.perf_counter()
+    n, t0, c0 = 0, time.perf_counter(), time.process_time()
     while n < frames or time.perf_counter() - t0 < min_seconds:
         forward(x)
         n += batch
         if n >= 64 * batch and time.perf_counter() - t0 >= min_seconds:
             break
-    return n, time.perf_counter() - t0
+    return n, time.perf_counter() - t0, time.process_time() - c0
 
 
-def end_to_end(path: Path, colorizer, frames: int | None, workdir: Path) -> tuple[int, float]:
+def end_to_end(path: Path, colorizer, frames: int | None, workdir: Path) -> tuple[int, float, float]:
+    """:func:`framecolor.pipeline.run` on the input: (frames written, seconds, CPU seconds of this process)."""
     from framecolor.pipeline import RunOptions, run
 
     kind = _input_kind(path)
     out = workdir / (f"e2e{path.suffix or '.mkv'}" if kind == "video" else "e2e_frames")
     options = RunOptions(model=colorizer.model, end=frames, overwrite=True, quiet=True, batch=colorizer.batch,
                          render_size=colorizer.render_size)
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     run(path, out, options=options, colorizer=colorizer)
-    seconds = time.perf_counter() - t0
+    seconds, cpu = time.perf_counter() - t0, time.process_time() - c0
     n = _count_frames(out, kind)
-    return n, seconds
+    return n, seconds, cpu
 
 
 def _count_frames(out: Path, kind: str) -> int:
@@ -185,34 +206,70 @@ def run_speed(path: Path, model=None, backends=("auto",), batches=(4,), render_s
     with tempfile.TemporaryDirectory(prefix="framecolor-speed-") as tmp:
         workdir = Path(tmp)
         _reset_peak_rss()
+        c0 = time.process_time()
         n_io, s_io = io_only(path, frames, workdir)
+        io_cpu = (time.process_time() - c0) / max(n_io, 1)
         io_rss = peak_rss_mb()
         if n_io == 0:
             raise UserError(f"{path}: no frames decoded")
         io_fps = n_io / s_io
         echo(f"io-only: {n_io} frames in {s_io:.2f} s = {io_fps:.2f} frames/s")
+        if _input_kind(path) == "video":
+            size = render_sizes[0] or generator.config.render_size
+            n_rgb, s_rgb, _ = decode_stage(path, frames, size, luma_only=False)
+            n_luma, s_luma, via_luma = decode_stage(path, frames, size, luma_only=True)
+            meta["decode_rgb_fps"], meta["decode_luma_fps"] = n_rgb / s_rgb, n_luma / s_luma
+            meta["decode_luma_frames"] = via_luma
+            echo(f"decode stage (decode + L + render-size L): RGB path {n_rgb / s_rgb:.1f} frames/s, "
+                 f"luminance-only path {n_luma / s_luma:.1f} frames/s ({via_luma}/{n_luma} frames from the "
+                 f"Y plane): x{s_rgb / n_rgb / (s_luma / n_luma):.2f}")
         for backend in backends:
             for render_size in render_sizes:
                 for batch in batches:
                     colorizer = Colorizer(generator, device=dev, backend=backend, batch=batch,
                                           render_size=render_size)
                     shape = render_shape(H, W, colorizer.render_size)
-                    n_m, s_m = model_only(colorizer.backend, shape, batch, frames=max(4 * batch, 8))
-                    model_fps = n_m / s_m
+
+                    model_cpu = []
+
+                    def model_fps_now():
+                        n_m, s_m, c_m = model_only(colorizer.backend, shape, colorizer.batch,
+                                                   frames=max(4 * colorizer.batch, 8))
+                        model_cpu.append(c_m / n_m)
+                        return n_m / s_m
+
+                    # The reference figures are taken just before and just after the end-to-end run and
+                    # averaged, so a change in the machine's load during the run biases neither side.
+                    model_runs = [model_fps_now()]
                     _reset_peak_rss()
-                    n_e, s_e = end_to_end(path, colorizer, frames, workdir)
+                    n_e, s_e, c_e = end_to_end(path, colorizer, frames, workdir)
+                    e2e_cpu = c_e / max(n_e, 1)
+                    e2e_rss = peak_rss_mb()
                     e2e_fps = n_e / s_e
+                    model_runs.append(model_fps_now())
+                    n_io2, s_io2 = io_only(path, frames, workdir)
+                    io_runs = [io_fps, n_io2 / s_io2]
+                    io_fps = n_io2 / s_io2  # the "before" figure of the next configuration
+                    io_mean, model_mean = float(np.mean(io_runs)), float(np.mean(model_runs))
                     row = {
-                        "backend": backend, "backend_detail": colorizer.backend.describe(), "batch": batch,
+                        "backend": backend, "backend_detail": colorizer.backend.describe(), "batch": colorizer.batch,
                         "render_size": colorizer.render_size, "render_shape": [shape[1], shape[0]],
-                        "frames": n_e, "io_fps": io_fps, "model_fps": model_fps, "e2e_fps": e2e_fps,
-                        "e2e_over_io": e2e_fps / io_fps, "e2e_over_min": e2e_fps / min(io_fps, model_fps),
-                        "peak_rss_mb": peak_rss_mb(), "io_peak_rss_mb": io_rss, "e2e_seconds": s_e,
+                        "frames": n_e, "io_fps": io_mean, "model_fps": model_mean, "e2e_fps": e2e_fps,
+                        "io_fps_runs": io_runs, "model_fps_runs": model_runs,
+                        "e2e_over_io": e2e_fps / io_mean, "e2e_over_min": e2e_fps / min(io_mean, model_mean),
+                        "peak_rss_mb": e2e_rss, "io_peak_rss_mb": io_rss, "e2e_seconds": s_e,
+                        # CPU time of this process per frame: unlike frames/s it hardly depends on what
+                        # else the machine runs.
+                        "io_cpu_ms": 1000 * io_cpu, "model_cpu_ms": 1000 * float(np.mean(model_cpu)),
+                        "e2e_cpu_ms": 1000 * e2e_cpu,
                     }
                     if yardstick:
-                        row["eccv16_fps"] = eccv16_fps(dev, shape, batch)
+                        row["eccv16_fps"] = eccv16_fps(dev, shape, colorizer.batch)
+                        row["e2e_over_eccv16"] = e2e_fps / row["eccv16_fps"]
                     configs.append(row)
                     echo(format_row(row))
+                    echo(f"  CPU per frame: io {row['io_cpu_ms']:.0f} ms, model {row['model_cpu_ms']:.0f} ms, "
+                         f"end-to-end {row['e2e_cpu_ms']:.0f} ms ({os.cpu_count()} CPUs)")
     return {"meta": meta, "configs": configs}
 
 
@@ -228,7 +285,7 @@ def eccv16_fps(device: str, shape: tuple[int, int], batch: int) -> float:
         with torch.inference_mode():
             return net(torch.from_numpy(x).to(device)).cpu()
 
-    n, s = model_only(forward, shape, batch, frames=2 * batch, min_seconds=2.0)
+    n, s, _ = model_only(forward, shape, batch, frames=2 * batch, min_seconds=2.0)
     return n / s
 
 
@@ -237,7 +294,7 @@ def format_row(row: dict) -> str:
             f"io {row['io_fps']:.2f} | model {row['model_fps']:.2f} | e2e {row['e2e_fps']:.2f} frames/s | "
             f"e2e/io {row['e2e_over_io']:.2f} | e2e/min {row['e2e_over_min']:.2f} | peak RSS {row['peak_rss_mb']:.0f} MB")
     if "eccv16_fps" in row:
-        text += f" | ECCV16 yardstick {row['eccv16_fps']:.2f} frames/s"
+        text += f" | ECCV16 yardstick {row['eccv16_fps']:.2f} frames/s | e2e/ECCV16 {row['e2e_over_eccv16']:.2f}"
     return text
 
 
@@ -246,7 +303,7 @@ def table(result: dict) -> str:
     head = ["backend", "batch", "render", "io fps", "model fps", "e2e fps", "e2e/io", "e2e/min", "peak RSS MB"]
     has_y = any("eccv16_fps" in r for r in result["configs"])
     if has_y:
-        head.append("ECCV16 fps")
+        head += ["ECCV16 fps", "e2e/ECCV16"]
     lines = [f"{result['meta']['input']} ({result['meta']['frame_size'][0]}x{result['meta']['frame_size'][1]}) "
              f"on {result['meta']['device_name']} [{result['meta']['device']}], model {result['meta']['arch']} "
              f"{result['meta']['model_parameters_m']}M parameters",
@@ -256,6 +313,6 @@ def table(result: dict) -> str:
                  f"{r['io_fps']:.2f}", f"{r['model_fps']:.2f}", f"{r['e2e_fps']:.2f}", f"{r['e2e_over_io']:.2f}",
                  f"{r['e2e_over_min']:.2f}", f"{r['peak_rss_mb']:.0f}"]
         if has_y:
-            cells.append(f"{r.get('eccv16_fps', float('nan')):.2f}")
+            cells += [f"{r.get('eccv16_fps', float('nan')):.2f}", f"{r.get('e2e_over_eccv16', float('nan')):.2f}"]
         lines.append(" | ".join(cells))
     return "\n".join(lines)

@@ -107,7 +107,8 @@ def _position(value):
 @click.option("-o", "--output", type=click.Path(path_type=Path),
               help="Output file (one input) or folder (several inputs). Default: NAME.color.mkv / NAME_color/ beside the input.")
 @click.option("--model", type=click.Path(path_type=Path), help="Generator checkpoint (.safetensors or a training folder). Default: the bundled model.")
-@click.option("--batch", default=4, show_default=True, type=int, help="Frames per generator call.")
+@click.option("--batch", default="4", show_default=True,
+              help="Frames per generator call, or 'auto' (the largest that fits on a GPU; 4 on CPU).")
 @click.option("--render-size", type=int, help="Short side the generator runs at (default: the model's).")
 @click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda, cuda:N.")
 @click.option("--backend", default="auto", show_default=True, type=click.Choice(["auto", "torch", "tensorrt"]))
@@ -129,20 +130,32 @@ def _position(value):
 @click.option("--gpus-per-worker", default=0.0, show_default=True, type=float, help="With --ray: GPUs per worker (0.5: two per GPU).")
 @click.option("--split-episodes/--no-split", default=False, show_default=True,
               help="With --ray: split each video at scene cuts and colour its segments in parallel.")
+@click.option("--reference", "references", multiple=True, metavar="[FRAME=]PATH",
+              help="Reference mode, repeatable: a coloured key frame. FRAME=PATH pins it to a frame number; a bare "
+                   "PATH is placed at its best-matching frame; a folder holds keys named by frame number. Each key "
+                   "governs its shot; shots without one are coloured automatically (docs/reference-mode.md).")
+@click.option("--hints", "hints_file", type=click.Path(path_type=Path), metavar="FILE.json",
+              help='Point colour hints: [{"frame": 120, "x": 312, "y": 88, "rgb": [200, 40, 40]}, ...].')
+@click.option("--hint-model", metavar="PATH|none",
+              help="Hint-conditioned model for reference mode (default: the bundled one if installed, else "
+                   "'none': edge-aware densification of the propagated colours).")
 @click.pass_context
 def run(ctx, inputs, output, model, batch, render_size, device, backend, temporal, cut_threshold, every,
         start, end, codec, crf, pix_fmt, overwrite, skip_existing, ray_address, workers, cpus_per_worker,
-        gpus_per_worker, split_episodes):
+        gpus_per_worker, split_episodes, references, hints_file, hint_model):
     """Colour videos (mkv, mp4, mov, avi, webm...) or folders of frames."""
     from .pipeline import Colorizer, RunOptions, _run_one, plan_outputs
 
     options = RunOptions(model=model, device=device, backend=backend, batch=batch, render_size=render_size,
                          temporal=temporal, cut_threshold=cut_threshold, every=every, start=start, end=end,
                          codec=codec, crf=crf, pix_fmt=pix_fmt, overwrite=overwrite,
-                         skip_existing=skip_existing, quiet=ctx.obj["quiet"])
+                         skip_existing=skip_existing, quiet=ctx.obj["quiet"], references=list(references),
+                         hints=hints_file, hint_model=hint_model)
     inputs = list(inputs)
     if ray_address is None and (workers is not None or split_episodes):
         raise UserError("--workers and --split-episodes need --ray")
+    if (references or hints_file) and (len(inputs) > 1 or ray_address is not None):
+        raise UserError("--reference and --hints name frames of one input: give a single input, without --ray")
     outputs = plan_outputs(inputs, output, overwrite, skip_existing)
     if ray_address is not None:
         from .distributed import ClusterOptions, JobsFailed, parse_address, run_cluster
@@ -201,6 +214,22 @@ def info():
     from .sysinfo import describe_system
 
     click.echo(describe_system())
+
+
+@cli.command()
+@click.option("--format", "fmt", required=True, type=click.Choice(["onnx", "tensorrt"]),
+              help="onnx (float32, any runtime) or tensorrt (a serialized fp16 engine; NVIDIA GPU and the tensorrt extra).")
+@click.option("--model", type=click.Path(path_type=Path), help="Generator checkpoint. Default: the bundled model.")
+@click.option("-o", "--output", required=True, type=click.Path(path_type=Path), help="File to write (.onnx, .engine).")
+@click.option("--height", type=int, help="Input height (default: the model's render size, 256).")
+@click.option("--width", type=int, help="Input width (default: 16:9 at that height, 448).")
+@click.option("--batch", default=1, show_default=True, type=int, help="Frames per call (fixed in the file).")
+@click.option("--overwrite", is_flag=True, help="Replace an existing output.")
+def export(fmt, model, output, height, width, batch, overwrite):
+    """Write the generator as ONNX or a TensorRT engine for other tools (input L/50-1, output ab/110)."""
+    from .export import export_model
+
+    click.echo(str(export_model(fmt, model, output, height=height, width=width, batch=batch, overwrite=overwrite)))
 
 
 def main(argv=None):

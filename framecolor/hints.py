@@ -308,15 +308,30 @@ def _u8(L: np.ndarray) -> np.ndarray:
     return np.clip(L * 2.55 + 0.5, 0, 255).astype(np.uint8)
 
 
+def texture_confidence(L: np.ndarray, texture: float, radius: int = 3) -> np.ndarray:
+    """How well optical flow is constrained at each pixel, in [0, 1]: the local RMS luminance gradient
+    (L units per pixel, over a (2 radius + 1)^2 window) over ``texture``, capped at 1. Inside a flat region
+    any flow fits the pixels (the aperture problem), so flow there can drag colour across a line unseen."""
+    import cv2
+
+    L = np.asarray(L, np.float32)
+    gx = cv2.Sobel(L, cv2.CV_32F, 1, 0, ksize=3) / 8.0
+    gy = cv2.Sobel(L, cv2.CV_32F, 0, 1, ksize=3) / 8.0
+    k = 2 * radius + 1
+    energy = cv2.boxFilter(gx * gx + gy * gy, -1, (k, k), borderType=cv2.BORDER_REFLECT)
+    return np.minimum(1.0, np.sqrt(np.maximum(energy, 0.0)) / texture).astype(np.float32)
+
+
 def consistent_warp(ab_src: np.ndarray, L_src: np.ndarray, L_dst: np.ndarray, dis=None, fb_sigma: float = 1.0,
-                    photo_sigma: float = 8.0) -> tuple[np.ndarray, np.ndarray]:
+                    photo_sigma: float = 8.0, texture: float = 0.0) -> tuple[np.ndarray, np.ndarray]:
     """Carry ``ab_src`` (colour of the frame with luminance ``L_src``) onto the frame with ``L_dst``.
 
     Returns ``(ab, confidence)`` at the size of ``L_dst``: ab backward-warped along DIS flow, and a
     confidence in [0, 1] that is the product of the forward-backward consistency term (Sundaram et al.
     2010: the round trip dst -> src -> dst should come back, with a tolerance growing with the motion),
-    a photometric term (the warped source L against the destination L, ``photo_sigma`` L units) and
-    0 for pixels whose source lies outside the source frame.
+    a photometric term (the warped source L against the destination L, ``photo_sigma`` L units),
+    with ``texture`` > 0 the :func:`texture_confidence` of the destination, and 0 for pixels whose source
+    lies outside the source frame.
     """
     import cv2
 
@@ -336,6 +351,8 @@ def consistent_warp(ab_src: np.ndarray, L_src: np.ndarray, L_dst: np.ndarray, di
     tx, ty = gx + back[..., 0], gy + back[..., 1]
     inside = (tx >= -0.5) & (tx <= w - 0.5) & (ty >= -0.5) & (ty <= h - 0.5)
     conf = np.exp(-err2 / tol2 - (dL * dL) / photo_sigma**2) * inside
+    if texture > 0:
+        conf *= texture_confidence(L_dst, texture)
     ab = cv2.remap(np.ascontiguousarray(ab_src, np.float32), tx, ty, cv2.INTER_LINEAR,
                    borderMode=cv2.BORDER_REPLICATE)
     return ab, conf.astype(np.float32)
@@ -384,7 +401,7 @@ def normalized_fill(L: np.ndarray, values: np.ndarray, weight: np.ndarray, sigma
     f = domain_transform(stack, L, sigma_s, sigma_r)
     den = f[..., -1]
     out = f[..., :-1] / np.maximum(den, 1e-12)[..., None]
-    weak = den < 1e-4
+    weak = den < 1e-30  # nothing reachable along the image (float32 underflow): no edge-aware answer
     if weak.any():
         blur = max(L.shape) / 4
         g = cv2.GaussianBlur(stack, (0, 0), blur)
@@ -407,7 +424,8 @@ class Densifier:
         self.sigma_r = float(sigma_r)
 
     def describe(self) -> str:
-        return f"no hint network: edge-aware densification (domain transform, sigma_s {self.sigma_s}, sigma_r {self.sigma_r})"
+        return (f"no hint network: edge-aware densification (domain transform, sigma_s {self.sigma_s}, "
+                f"sigma_r {self.sigma_r})")
 
     def __call__(self, L: np.ndarray, hint_ab: np.ndarray, mask: np.ndarray,
                  base_ab: np.ndarray | None = None) -> np.ndarray:
@@ -420,9 +438,12 @@ class Densifier:
                 return np.zeros(L.shape + (2,), np.float32)
             filled, _ = normalized_fill(L, hint_ab, mask, sigma, self.sigma_r)
         else:
+            # sparse corrections of a dense prior: reach across a whole region (lines stop it), fading with
+            # the edge-aware distance from the hints (den relative to its level at the hints themselves)
+            sigma = max(self.sigma_s, 0.5) * max(L.shape)
             corr, den = normalized_fill(L, hint_ab - base_ab, mask, sigma, self.sigma_r)
-            # the correction fades where few hints are reachable (den: filtered certainty)
-            reach = np.minimum(1.0, den / 0.05)[..., None]
+            at_hints = float(den[mask >= 0.5].mean()) if (mask >= 0.5).any() else 1.0
+            reach = np.minimum(1.0, den / (0.5 * at_hints))[..., None]
             filled = base_ab + reach * corr
         return (mask[..., None] * hint_ab + (1 - mask[..., None]) * filled).astype(np.float32)
 
@@ -437,11 +458,16 @@ def hint_input(L: np.ndarray, hint_ab: np.ndarray, mask: np.ndarray) -> np.ndarr
 
 
 class HintNetwork:
-    """Applier with the hint-conditioned generator (``in_channels`` 4: L, hint a, hint b, mask)."""
+    """Applier with the hint-conditioned generator (``in_channels`` 4: L, hint a, hint b, mask).
+
+    ``keep_hints``: the output is ``mask * hints + (1 - mask) * network`` with the soft confidence mask, so
+    the network fills holes and low-confidence pixels while trusted hints pass unchanged (measured better
+    than the network's output alone with the small CPU-trained models; see docs/reference-mode.md)."""
 
     name = "network"
 
-    def __init__(self, model, device: str = "auto", backend: str = "auto", mask_threshold: float = 0.5):
+    def __init__(self, model, device: str = "auto", backend: str = "auto", mask_threshold: float = 0.5,
+                 keep_hints: bool = True):
         from .backends import make_backend
         from .checkpoint import load_generator
 
@@ -452,6 +478,7 @@ class HintNetwork:
                             "model has 4 (L, hint a, hint b, mask): train one with `framecolor train --hints`")
         self.model = model
         self.mask_threshold = mask_threshold
+        self.keep_hints = keep_hints
         self.backend = make_backend(model, backend=backend, device=device)
 
     def describe(self) -> str:
@@ -461,9 +488,13 @@ class HintNetwork:
     def __call__(self, L: np.ndarray, hint_ab: np.ndarray, mask: np.ndarray,
                  base_ab: np.ndarray | None = None) -> np.ndarray:
         # the network was trained on binary masks; soft confidences are thresholded
-        m = (np.asarray(mask, np.float32) >= self.mask_threshold).astype(np.float32)
+        soft = np.clip(np.asarray(mask, np.float32), 0, 1)
+        m = (soft >= self.mask_threshold).astype(np.float32)
         y = self.backend(hint_input(L, hint_ab, m)[None])[0]
-        return color.denormalize_ab(np.moveaxis(y, 0, -1)).astype(np.float32)
+        ab = color.denormalize_ab(np.moveaxis(y, 0, -1)).astype(np.float32)
+        if self.keep_hints:  # trusted hints are kept as given; the network fills and repairs the rest
+            ab = soft[..., None] * hint_ab + (1 - soft[..., None]) * ab
+        return ab.astype(np.float32)
 
 
 def bundled_hint_model() -> Path | None:

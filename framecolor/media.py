@@ -352,6 +352,73 @@ def _yuv_range(info: VideoInfo) -> int:
 # Reading video
 
 
+_PLANAR_GRAYISH = re.compile(r"^(?:yuvj?4[024][024]p|gray)(?:\d+le)?$")
+
+
+class _LumaPath:
+    """Gray frames straight from the Y plane, for frames whose chroma is neutral.
+
+    A table maps each Y code to the gray value the RGB path gives for it (R = G = B). The table is
+    made by the reader's own YUV -> RGB conversion (same swscale call, matrix and range) on a frame
+    holding every Y code with neutral chroma, so the two paths agree exactly wherever the chroma is
+    neutral.  A frame whose chroma planes stray more than ``tolerance`` 8-bit codes from neutral (a
+    colour frame) is not taken: the reader converts it to RGB as usual.
+    """
+
+    def __init__(self, table: np.ndarray, bits: int, planes: int, tolerance: int):
+        self.table = table
+        self.dtype = np.dtype("<u2") if bits > 8 else np.dtype(np.uint8)
+        self.planes = planes
+        mid = 1 << (bits - 1)
+        slack = tolerance << (bits - 8) if bits > 8 else tolerance
+        self.low, self.high = mid - slack, mid + slack
+
+    @staticmethod
+    def build(frame, to_rgb, tolerance: int = 1) -> "_LumaPath | None":
+        """The path for this frame's pixel format, or None where it does not apply."""
+        fmt = frame.format
+        if not _PLANAR_GRAYISH.match(fmt.name) or len(fmt.components) not in (1, 3):
+            return None
+        bits = fmt.components[0].bits
+        if not 8 <= bits <= 16:
+            return None
+        codes = 1 << bits
+        width = frame.width  # the same width as the video: swscale picks its code path by size
+        rows = max(2, -(-codes // width))
+        rows += rows % 2
+        probe = av.VideoFrame(width, rows, fmt.name)
+        dtype = np.dtype("<u2") if bits > 8 else np.dtype(np.uint8)
+        values = (np.arange(rows * width) % codes).astype(dtype).reshape(rows, width)
+        for i, plane in enumerate(probe.planes):
+            view = _plane_array(plane, dtype)
+            view[:] = values if i == 0 else (1 << (bits - 1))
+        try:
+            rgb = to_rgb(probe)
+        except MediaError:
+            return None
+        if rgb.ndim != 3 or not (np.array_equal(rgb[..., 0], rgb[..., 1]) and np.array_equal(rgb[..., 1], rgb[..., 2])):
+            return None  # neutral chroma is not gray under this conversion: keep the RGB path
+        table = np.zeros(codes, rgb.dtype)
+        table[values.ravel()] = rgb[..., 1].ravel()
+        if not np.array_equal(table[values], rgb[..., 1]):  # each code must always give the same gray
+            return None
+        return _LumaPath(table, bits, len(fmt.components), tolerance)
+
+    def gray(self, frame) -> np.ndarray | None:
+        for plane in frame.planes[1:3] if self.planes == 3 else ():
+            low, high, _, _ = cv2.minMaxLoc(_plane_array(plane, self.dtype))
+            if low < self.low or high > self.high:
+                return None
+        y = _plane_array(frame.planes[0], self.dtype)
+        return cv2.LUT(y, self.table) if self.dtype == np.uint8 else self.table[y]
+
+
+def _plane_array(plane, dtype: np.dtype) -> np.ndarray:
+    """A frame plane as a (height, width) array view (the padding at each line's end left out)."""
+    rows = np.frombuffer(plane, dtype=dtype).reshape(plane.height, plane.line_size // dtype.itemsize)
+    return rows[:, : plane.width]
+
+
 class VideoReader:
     """Decode a video file into :class:`Frame` objects (RGB), threaded, streaming.
 
@@ -363,9 +430,15 @@ class VideoReader:
     A decoding error raises MediaError naming the frame number. When the file ends early (it
     stops well short of the frame count or duration its container states, as a file cut in half
     does), MediaError says so after the last good frame.
+
+    ``luma_only=True`` is for consumers that need only the luminance (the colouriser): a frame whose
+    chroma planes are neutral (a gray or black-and-white source stored as YUV, or a gray pixel
+    format) is yielded as a 2-D gray image (H, W), same dtype and values as each channel of the RGB
+    path would give, read straight from the Y plane through a table (no YUV -> RGB conversion).
+    Frames with colour are still converted to RGB, so the luminance is always the RGB path's.
     """
 
-    def __init__(self, path, start=None, end=None, every=1, threads=True):
+    def __init__(self, path, start=None, end=None, every=1, threads=True, luma_only=False):
         self.path = Path(path)
         self.start = parse_position(start) if start is not None else None
         self.end = parse_position(end) if end is not None else None
@@ -377,9 +450,12 @@ class VideoReader:
                 raise UserError(f"end ({self.end}) must come after start ({self.start})")
         self.info = probe_video(self.path)
         self.threads = threads
+        self.luma_only = luma_only
+        self._luma_paths: dict[str, _LumaPath | None] = {}
         self._container = None
         self.frames_decoded = 0
         self.frames_yielded = 0
+        self.frames_luma = 0  # frames that took the luma-only path
 
     def __enter__(self):
         return self
@@ -467,7 +543,11 @@ class VideoReader:
                     if first_selected is None:
                         first_selected = index
                     if (index - first_selected) % self.every == 0:
-                        image = self._to_rgb(frame, fmt, matrix, yrange, index)
+                        image = self._to_gray(frame, fmt, matrix, yrange) if self.luma_only else None
+                        if image is None:
+                            image = self._to_rgb(frame, fmt, matrix, yrange, index)
+                        else:
+                            self.frames_luma += 1
                         self.frames_yielded += 1
                         yield Frame(index=index, image=image, pts=pts, time_base=tb)
                 index += 1
@@ -477,7 +557,7 @@ class VideoReader:
         if not reached_end:
             self._check_complete(index, last_pts)
 
-    def _to_rgb(self, frame, fmt, matrix, yrange, index) -> np.ndarray:
+    def _to_rgb(self, frame, fmt, matrix, yrange, index, check_size=True) -> np.ndarray:
         try:
             if frame.format.name in ("rgb24", "rgb48le"):
                 arr = frame.to_ndarray(format=fmt)
@@ -487,12 +567,23 @@ class VideoReader:
                 arr = frame.to_ndarray(format=fmt, src_colorspace=matrix, src_color_range=yrange)
         except (av.FFmpegError, ValueError) as e:
             raise MediaError(f"{self.path}: cannot convert frame {index} to RGB ({e})") from None
-        if arr.shape[:2] != (self.info.height, self.info.width):
+        if check_size and arr.shape[:2] != (self.info.height, self.info.width):
             raise MediaError(
                 f"{self.path}: frame {index} is {arr.shape[1]}x{arr.shape[0]}, the video is "
                 f"{self.info.width}x{self.info.height} (size changes mid-stream are not supported)"
             )
         return np.ascontiguousarray(arr)
+
+    def _to_gray(self, frame, fmt, matrix, yrange) -> np.ndarray | None:
+        """The gray image of a frame with neutral chroma, from its Y plane; None for any other frame."""
+        name = frame.format.name
+        if name not in self._luma_paths:
+            self._luma_paths[name] = _LumaPath.build(
+                frame, lambda f: self._to_rgb(f, fmt, matrix, yrange, -1, check_size=False))
+        path = self._luma_paths[name]
+        if path is None or (frame.width, frame.height) != (self.info.width, self.info.height):
+            return None
+        return path.gray(frame)
 
     def _check_complete(self, decoded: int, last_pts: int | None) -> None:
         """Raise when the stream visibly stopped early (a truncated file decodes without error)."""

@@ -8,6 +8,10 @@ grow with the length of the episode:
     caller thread:  temporal smoothing (render size) -> guided upsampling to full size with the full L
                     -> Lab -> RGB (the input's L untouched) -> writer / caller
 
+Videos are read luminance-only (VideoReader(luma_only=True)): a black-and-white frame's L comes from its
+Y plane through a table, with no YUV -> RGB conversion.  Upsampling and Lab -> RGB run fused, strip by
+strip on two threads (framecolor.upsample.upsample_to_rgb), or on the GPU beside a CUDA generator.
+
 Errors raised in a worker thread travel down the queue and are raised again in the caller's thread; if
 the caller stops early (an error, Ctrl-C, a closed generator), the workers are told to stop and joined.
 """
@@ -62,18 +66,38 @@ def render_shape(height: int, width: int, render_size: int, multiple: int = 16) 
     return rounded(height), rounded(width)
 
 
+def parse_batch(batch) -> int | str:
+    """--batch value: a whole number >= 1, or 'auto'."""
+    if isinstance(batch, str):
+        if batch.strip().lower() == "auto":
+            return "auto"
+        try:
+            batch = int(batch)
+        except ValueError:
+            raise UserError(f"--batch must be a whole number or 'auto' (got {batch!r})") from None
+    if not isinstance(batch, int) or batch < 1:
+        raise UserError(f"--batch must be at least 1 (got {batch})")
+    return batch
+
+
 class Colorizer:
     """A loaded generator behind a backend, with the batch size and render size it runs at.
+
+    ``batch="auto"``: on CUDA the largest batch (from 32, halving) whose trial forward pass at a 16:9
+    render shape fits in memory; on CPU 4 (see :func:`framecolor.backends.auto_batch`).
 
     ``predict`` never drops a frame: when the backend runs out of memory on a batch, the batch is halved
     and the same frames are run again (down to batch 1, after which the error is real).
     """
 
-    def __init__(self, model=None, device: str = "auto", backend: str = "auto", batch: int = 4,
-                 render_size: int | None = None):
-        from .backends import make_backend
+    def __init__(self, model=None, device: str = "auto", backend: str = "auto", batch: int | str = 4,
+                 render_size: int | None = None, threads: int | None = None):
+        from .backends import auto_batch, make_backend
         from .checkpoint import load_generator
 
+        batch = parse_batch(batch)
+        if render_size is not None and render_size < 16:
+            raise UserError(f"--render-size must be at least 16 (got {render_size})")
         if model is None or isinstance(model, (str, os.PathLike)):
             model = load_generator(model)
         self.model = model
@@ -81,13 +105,21 @@ class Colorizer:
         if self.config.in_channels != 1:
             raise UserError(f"model expects {self.config.in_channels} input channels: it is a hint-conditioned "
                             "model, not an automatic colouriser")
-        self.backend = make_backend(model, backend=backend, device=device)
-        if batch < 1:
-            raise UserError(f"--batch must be at least 1 (got {batch})")
-        self.batch = batch
         self.render_size = render_size or self.config.render_size
         if self.render_size < 16:
             raise UserError(f"--render-size must be at least 16 (got {self.render_size})")
+        self.backend = make_backend(model, backend=backend, device=device,
+                                    batch=None if batch == "auto" else batch, threads=threads)
+        if batch == "auto":  # probed at the render shape of a 16:9 frame, the common case for episodes
+            probe = render_shape(self.render_size * 9, self.render_size * 16, self.render_size)
+            batch = auto_batch(self.backend, probe, self.config.in_channels)
+        self.batch = batch
+
+    @property
+    def finish_device(self):
+        """Where upsampling and Lab -> RGB run: the generator's CUDA device, or None (numpy on the CPU)."""
+        device = getattr(self.backend, "device", None)
+        return device if getattr(device, "type", None) == "cuda" else None
 
     def describe(self) -> str:
         path = getattr(self.model, "checkpoint_path", None)
@@ -98,7 +130,7 @@ class Colorizer:
 
     def predict(self, L_smalls: list[np.ndarray]) -> list[np.ndarray]:
         """Render-size L frames (same shape) -> their ab (h, w, 2) in Lab units."""
-        from .backends import is_out_of_memory
+        from .backends import free_cuda_cache, is_out_of_memory
 
         out: list[np.ndarray] = []
         i = 0
@@ -113,7 +145,7 @@ class Colorizer:
                 self.batch = max(1, self.batch // 2)
                 log.warning("out of memory at batch %d: retrying the same frames at batch %d",
                             len(chunk), self.batch)
-                _free_cuda_cache()
+                free_cuda_cache()
                 continue
             out.extend(color.denormalize_ab(np.moveaxis(y, 1, -1)).astype(np.float32))
             i += len(chunk)
@@ -123,16 +155,6 @@ class Colorizer:
         """ab of prepared frames (the infer stage's call; reference mode's colouriser also needs their
         frame numbers, see framecolor.reference.ReferenceColorizer)."""
         return self.predict([p.L_small for p in prepared])
-
-
-def _free_cuda_cache() -> None:
-    try:
-        import torch
-
-        if torch.cuda.is_available():
-            torch.cuda.empty_cache()
-    except Exception:
-        pass
 
 
 def make_smoother(temporal: str, cut_threshold: float | None = None):
@@ -210,6 +232,25 @@ def _infer_worker(colorizer: Colorizer, inp: queue.Queue, out: queue.Queue, stop
         _put(out, _Failure(exc), stop)
 
 
+_GRAY_TO_L: dict[str, np.ndarray] = {}
+
+
+def frame_luminance(image: np.ndarray) -> np.ndarray:
+    """color.luminance(image); for a 2-D uint8/uint16 gray image (what VideoReader(luma_only=True)
+    yields) through a table of L per gray level, so the decode stage does one look-up per pixel."""
+    if image.ndim == 2 and image.dtype in (np.uint8, np.uint16):
+        table = _GRAY_TO_L.get(image.dtype.name)
+        if table is None:
+            levels = np.arange(256 if image.dtype == np.uint8 else 65536).astype(image.dtype)
+            table = _GRAY_TO_L[image.dtype.name] = color.luminance(levels[None, :])[0].astype(np.float32)
+        if image.dtype == np.uint8:
+            import cv2
+
+            return cv2.LUT(image, table)
+        return table[image]
+    return color.luminance(image)
+
+
 @dataclass
 class StreamStats:
     frames: int = 0
@@ -223,7 +264,7 @@ def colorize_stream(frames: Iterable, colorizer: Colorizer, smoother=None, queue
 
     The generator runs decode and inference in threads; closing it early stops them.
     """
-    from .upsample import joint_bilateral_upsample, resize
+    from .upsample import resize, upsample_to_rgb, upsample_to_rgb_torch
 
     queue_size = queue_size or max(2 * colorizer.batch, 4)
     decoded: queue.Queue = queue.Queue(maxsize=queue_size)
@@ -231,11 +272,11 @@ def colorize_stream(frames: Iterable, colorizer: Colorizer, smoother=None, queue
     stop = threading.Event()
     shapes: dict[tuple[int, int], tuple[int, int]] = {}
     stats = stats if stats is not None else StreamStats()
+    finish_device = getattr(colorizer, "finish_device", None)
     t0 = time.perf_counter()
 
     def prepare(frame) -> PreparedFrame:
-        rgb = color.to_float_rgb(frame.image)
-        L_full = color.luminance(frame.image)
+        L_full = frame_luminance(frame.image)
         H, W = L_full.shape
         if (H, W) not in shapes:
             shapes[(H, W)] = render_shape(H, W, colorizer.render_size)
@@ -243,12 +284,15 @@ def colorize_stream(frames: Iterable, colorizer: Colorizer, smoother=None, queue
         return PreparedFrame(frame, L_full, resize(L_full, w, h, "area"))
 
     def finish(p: PreparedFrame, ab_small: np.ndarray) -> tuple[Any, np.ndarray]:
-        ab_full = joint_bilateral_upsample(ab_small, p.L_small, p.L_full)
-        rgb = color.lab_to_rgb(color.join_lab(p.L_full, ab_full))
+        # Joint bilateral upsampling (L_full as guide) and Lab -> RGB in one pass, strip by strip.
         image = p.frame.image
         dtype = image.dtype if image.dtype in (np.uint8, np.uint16) else np.dtype(np.float32)
+        if finish_device is not None:
+            rgb = upsample_to_rgb_torch(ab_small, p.L_small, p.L_full, dtype, device=finish_device)
+        else:
+            rgb = upsample_to_rgb(ab_small, p.L_small, p.L_full, dtype)
         stats.frames += 1
-        return p.frame, color.from_float_rgb(rgb, dtype)
+        return p.frame, rgb
 
     def smoothed(p: PreparedFrame):
         if smoother is None:
@@ -324,32 +368,46 @@ def colorize_frames(frames: Iterable[np.ndarray], model=None, batch: int = 4, re
         colorizer.log_summary()
 
 
+def _point_hints(hints) -> list:
+    """Point hints given as a JSON file path, PointHint objects, or plain dicts -> validated PointHints."""
+    from .hints import PointHint, load_point_hints, parse_point_hints
+
+    if hints is None:
+        return []
+    if isinstance(hints, (str, os.PathLike)):
+        return load_point_hints(hints)
+    if all(isinstance(h, PointHint) for h in hints):
+        return list(hints)
+    return parse_point_hints(list(hints))
+
+
 def _api_reference_colorizer(frames, model, batch, render_size, device, backend, cut_threshold, references,
                              hints, hint_model):
-    from .hints import (PointHint, load_point_hints, make_applier, parse_point_hints,
-                        references_from_api)
+    from .hints import make_applier, references_from_api
     from .media import Frame
     from .reference import make_reference_colorizer
 
     refs = references_from_api(references)
-    if hints is None:
-        points = []
-    elif isinstance(hints, (str, os.PathLike)):
-        points = load_point_hints(hints)
-    elif all(isinstance(h, PointHint) for h in hints):
-        points = list(hints)
-    else:
-        points = parse_point_hints(list(hints))
+    points = _point_hints(hints)
     applier = make_applier(hint_model, device=device, backend=backend)
-    size = render_size or getattr(getattr(applier, "model", None), "config", None)
-    size = size if isinstance(size, int) else getattr(size, "render_size", 256)
+    # render size: the caller's, else the hint network's, else the automatic model's
+    size = render_size or (applier.model.config.render_size if hasattr(applier, "model") else None)
+    try:
+        automatic = Colorizer(model, device=device, backend=backend, batch=batch, render_size=size)
+        size = automatic.render_size
+    except UserError as exc:
+        if model is not None:
+            raise
+        missing = exc  # no bundled model: fine while every shot has a key
+
+        def automatic():
+            raise UserError(f"a shot has no key, so it needs the automatic model: {missing}")
+
+        size = size or 256
     again = None
     if iter(frames) is not frames:  # re-iterable: a first pass finds the shots and places the keys
         def again():
             return (Frame(index=i, image=np.asarray(a)) for i, a in enumerate(frames))
-
-    def automatic():
-        return Colorizer(model, device=device, backend=backend, batch=batch, render_size=size)
 
     return make_reference_colorizer(again, automatic, applier, refs, points, size, cut_threshold, batch)
 
@@ -362,7 +420,7 @@ class RunOptions:
     model: Any = None
     device: str = "auto"
     backend: str = "auto"
-    batch: int = 4
+    batch: int | str = 4  # or "auto"
     render_size: int | None = None
     temporal: str | None = None  # None: flow for video, off for frame folders
     cut_threshold: float | None = None
@@ -457,7 +515,9 @@ def _run_one(inp: Path, out: Path, options: RunOptions, colorizer: Colorizer) ->
         raise UserError(f"--every must be at least 1 (got {options.every})")
 
     if kind == "video":
-        reader = VideoReader(inp, start=start, end=end, every=options.every)
+        # Only the input's L is used (the output is built from it and the predicted ab), so gray-looking
+        # frames come straight from the Y plane; colour frames still go through RGB.
+        reader = VideoReader(inp, start=start, end=end, every=options.every, luma_only=True)
         info = reader.info
         total = reader.estimated_count()
         # With a range, audio and subtitles are cut to the span of the frames really written (exact
@@ -511,27 +571,20 @@ def _run_one(inp: Path, out: Path, options: RunOptions, colorizer: Colorizer) ->
 def _file_reference_colorizer(inp: Path, kind: str, start, end, options: RunOptions, colorizer: Colorizer):
     """Reference mode for one input file or folder: a first pass over its frames (same range) finds the shots
     and places bare references; then the stateful reference colouriser replaces the automatic one."""
-    from .hints import PointHint, Reference, load_point_hints, make_applier, parse_point_hints, parse_references
+    from .hints import Reference, make_applier, parse_references
     from .media import FrameFolderReader, VideoReader
     from .reference import make_reference_colorizer
 
     texts = [r for r in options.references if not isinstance(r, Reference)]
     refs = parse_references(texts) + [r for r in options.references if isinstance(r, Reference)]
-    hints = options.hints
-    if hints is None:
-        points = []
-    elif isinstance(hints, (str, os.PathLike)):
-        points = load_point_hints(hints)
-    elif all(isinstance(h, PointHint) for h in hints):
-        points = list(hints)
-    else:
-        points = parse_point_hints(list(hints))
+    points = _point_hints(options.hints)
     applier = make_applier(options.hint_model, device=options.device, backend=options.backend)
     log.info("%s: %s", inp.name, applier.describe())
 
     def again():
         if kind == "video":
-            reader = VideoReader(inp, start=start, end=end, every=options.every)
+            # read as the main pass reads (luminance only), so both passes find the same cuts
+            reader = VideoReader(inp, start=start, end=end, every=options.every, luma_only=True)
             try:
                 yield from reader
             finally:

@@ -32,7 +32,7 @@ from __future__ import annotations
 import bisect
 import logging
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterable
+from typing import Callable, Iterable
 
 import numpy as np
 
@@ -166,7 +166,8 @@ class ReferenceColorizer:
 
     def __init__(self, automatic, applier, references: list[Reference], points: list[PointHint] | None = None,
                  plan: ShotPlan | None = None, cut_threshold: float | None = None, render_size: int | None = None,
-                 batch: int = 4, fb_sigma: float = 1.0, photo_sigma: float = 8.0, key_confidence: float = 0.5):
+                 batch: int = 4, fb_sigma: float = 1.0, photo_sigma: float = 8.0, key_confidence: float = 0.5,
+                 texture: float = 1.0, agreement: float = 30.0):
         from .temporal import CutDetector
 
         if plan is None and any(r.frame is None for r in references):
@@ -182,6 +183,7 @@ class ReferenceColorizer:
         self.render_size = render_size or getattr(automatic, "render_size", None) or 256
         self.batch = getattr(automatic, "batch", batch)
         self.fb_sigma, self.photo_sigma, self.key_confidence = fb_sigma, photo_sigma, key_confidence
+        self.texture, self.agreement = texture, agreement
         self._dis = make_dis()
         self._shot_start: int | None = None
         self._key: _Key | None = None
@@ -189,6 +191,7 @@ class ReferenceColorizer:
         self._checked = False
         self.shots: list[tuple[int, str | None]] = []  # (shot start, key name or None) as met
         self.last_coverage: float | None = None  # share of the last frame's pixels with a trusted hint
+        self.last_hints: tuple[np.ndarray, np.ndarray] | None = None  # (hint ab, mask) of the last hinted frame
 
     # ----------------------------------------------------------------------------- Colorizer interface
     @property
@@ -272,6 +275,7 @@ class ReferenceColorizer:
         if points:
             paint_points(hint_ab, mask, points, frame_hw)
         self.last_coverage = float((mask >= 0.5).mean())
+        self.last_hints = (hint_ab, mask)
         if mask.min() >= 1.0:
             ab = hint_ab  # the key frame itself: nothing to fill
         else:
@@ -283,13 +287,22 @@ class ReferenceColorizer:
         """(hint ab, confidence mask) of frame ``index`` from the shot's key and the previous coloured frame."""
         key = self._key
         if key.frame == index:
+            # from here on the key is matched with the input's own L of its frame (a painted key's L may
+            # differ a little from the input's; flow and the photometric check need the input's)
+            key.L = L
             return key.ab.copy(), np.ones(L.shape, np.float32)
-        ab_k, conf_k = consistent_warp(key.ab, key.L, L, self._dis, self.fb_sigma, self.photo_sigma)
+        ab_k, conf_k = consistent_warp(key.ab, key.L, L, self._dis, self.fb_sigma, self.photo_sigma, self.texture)
         if self._prev is None:
             return ab_k * (conf_k[..., None] > 0), conf_k
         _, L_prev, ab_prev = self._prev
         ab_c, conf_c = consistent_warp(ab_prev, L_prev, L, self._dis, self.fb_sigma, self.photo_sigma)
-        use_key = conf_k >= self.key_confidence
+        # The key corrects the chain's drift where the two roughly agree; where they disagree a lot, the
+        # long-range key flow is the likelier to be wrong (consistent but wrong flow in flat regions of
+        # equal luminance), so the chain wins; where the chain has nothing (occlusion), the key fills in.
+        trusted_k = conf_k >= self.key_confidence
+        trusted_c = conf_c >= self.key_confidence
+        agree = np.sqrt(((ab_k - ab_c) ** 2).sum(-1)) <= self.agreement
+        use_key = trusted_k & (agree | ~trusted_c)
         hint = np.where(use_key[..., None], ab_k, ab_c).astype(np.float32)
         mask = np.where(use_key, conf_k, conf_c).astype(np.float32)
         return hint, mask

@@ -77,6 +77,19 @@ def test_bench_quality_writes_every_promised_file(tiny_clip, tiny_model_path, tm
     assert "| flow propagation |" in (out / "results.md").read_text()
 
 
+def test_bench_quality_scores_temporal_off_and_flow_side_by_side(tiny_clip, tiny_model_path, tmp_path):
+    """--temporal off --temporal flow: the same model twice, on the same frames, as two methods."""
+    out = tmp_path / "t"
+    result = CliRunner().invoke(cli, ["bench", "quality", "--model", str(tiny_model_path), "--temporal", "off",
+                                      "--temporal", "flow", "--data", f"{tiny_clip}:cartoon@0:12:4",
+                                      "--out", str(out), "--device", "cpu"])
+    assert result.exit_code == 0, result.output
+    methods = json.loads((out / "results.json").read_text())["datasets"][0]["methods"]
+    off, flow = methods["tiny [temporal off]"], methods["tiny [temporal flow]"]
+    assert off["accuracy_frames"] == flow["accuracy_frames"] == 3
+    assert off["warp_error"] is not None and flow["warp_error"] is not None
+
+
 def test_bench_quality_on_a_still_image_has_no_temporal_figures(tiny_model_path, tmp_path):
     import cv2
 

@@ -48,6 +48,9 @@ import click
 @click.option("--resume", is_flag=True, help="Continue from the newest state_*.pt in --out.")
 @click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True)
 @click.option("--threads", type=click.IntRange(1), default=None, help="CPU threads for torch.")
+@click.option("--hints", is_flag=True,
+              help="Train a hint-conditioned generator for reference mode (input L + ab hints + mask; hints "
+                   "simulated from the ground truth, see training/hints_sim.py); use it with run --hint-model.")
 @click.option("--federated", is_flag=True,
               help="Federated averaging (FedAvg on Flower) over the --client data sets, simulated on this machine: "
                    "only generator weights and sample counts travel; see docs/federated.md (extra: federated).")
@@ -59,13 +62,15 @@ import click
 @click.pass_context
 def train(ctx, data, out, arch, base_channels, depth, width, steps, warmup_steps, batch, crop, short_side, lr,
           beta1, beta2, l1_weight, gan_loss, gan_weight, ciede_weight, d_channels, d_layers, spectral_norm, seed,
-          checkpoint_every, resume, device, threads, federated, clients, rounds, local_steps):
+          checkpoint_every, resume, device, threads, hints, federated, clients, rounds, local_steps):
     """Train a generator (L1 warm-up, then conditional GAN against a PatchGAN) and write checkpoints to OUT."""
     from framecolor.errors import UserError
 
     from .train import TrainOptions, train as run_training
 
     quiet = bool((ctx.obj or {}).get("quiet")) if isinstance(ctx.obj, dict) else False
+    if federated and hints:
+        raise UserError("--hints does not combine with --federated")
     if federated:
         given = [f"--{n.replace('_', '-')}" for n in ("data", "steps", "resume", "checkpoint_every")
                  if ctx.get_parameter_source(n) is not click.core.ParameterSource.DEFAULT]
@@ -85,6 +90,7 @@ def train(ctx, data, out, arch, base_channels, depth, width, steps, warmup_steps
         l1_weight=l1_weight, gan_loss=gan_loss, gan_weight=gan_weight, ciede_weight=ciede_weight,
         d_channels=d_channels, d_layers=d_layers, spectral_norm=spectral_norm, seed=seed,
         checkpoint_every=checkpoint_every, resume=resume, device=device, threads=threads, progress=not quiet,
+        hints=hints,
     )
     if federated:
         from .federated import FederatedOptions, simulate

@@ -75,6 +75,7 @@ class TrainOptions:
     threads: int | None = None
     grid_samples: int = 4
     progress: bool = True
+    hints: bool = False  # hint-conditioned generator (L + ab hints + mask), trained on simulated hints
 
     def __post_init__(self):
         self.out = Path(self.out)
@@ -102,10 +103,15 @@ class TrainOptions:
         if self.arch == "unet":
             from framecolor.models.unet import UNetConfig
 
-            return UNetConfig(base_channels=self.base_channels, depth=self.depth, render_size=self.short_side)
+            return UNetConfig(base_channels=self.base_channels, depth=self.depth, render_size=self.short_side,
+                              in_channels=self.in_channels)
         from framecolor.models.resnet_unet import ResNetUNetConfig
 
-        return ResNetUNetConfig(width=self.width, render_size=self.short_side)
+        return ResNetUNetConfig(width=self.width, render_size=self.short_side, in_channels=self.in_channels)
+
+    @property
+    def in_channels(self) -> int:
+        return 4 if self.hints else 1  # L, or L + hint a, hint b, mask (framecolor.hints.hint_input)
 
     def discriminator_config(self) -> PatchGANConfig:
         return PatchGANConfig(base_channels=self.d_channels, n_layers=self.d_layers, spectral_norm=self.spectral_norm)
@@ -164,6 +170,7 @@ def train_step(generator, discriminator, optimizers: Optimizers, L: torch.Tensor
     out = {"l1": float("nan"), "g_adv": float("nan"), "d_loss": float("nan"), "ciede": float("nan")}
     with torch.autocast(device.type, dtype=torch.float16, enabled=amp):
         fake = generator(L)
+    L = L[:, :1]  # a hint-conditioned generator sees L + hints; the discriminator and the losses see L
     use_d = adversarial and discriminator is not None and optimizers.d is not None
     if use_d:
         # Discriminator: real (L, ab) vs generated (L, G(L)), generator frozen (detach).
@@ -321,6 +328,10 @@ def train(options: TrainOptions) -> Path:
     out.mkdir(parents=True, exist_ok=True)
 
     data = PairDataset.from_specs(o.data, crop=o.crop, short_side=o.short_side)
+    if o.hints:
+        from .hints_sim import HintPairDataset
+
+        data = HintPairDataset(data)
     torch.manual_seed(o.seed)
     rng = np.random.default_rng(o.seed)
     # Fixed grid samples from their own generator, so drawing them never shifts the training samples.
@@ -371,7 +382,7 @@ def train(options: TrainOptions) -> Path:
         info = {"data": list(o.data), "steps": step, "planned_steps": o.steps, "arch": o.arch, "seed": o.seed,
                 "wall_seconds": round(wall(), 1), "warmup_steps": o.warmup, "batch": o.batch, "crop": o.crop,
                 "gan_loss": o.gan_loss, "l1_weight": o.l1_weight, "ciede_weight": o.ciede_weight,
-                "device": device.type}
+                "device": device.type, "hints": o.hints}
         save_generator(out / f"step_{step:06d}.safetensors", generator, info)
         state = {
             "step": step,
