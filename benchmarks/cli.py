@@ -106,9 +106,12 @@ def _sizes(values):
 @click.option("--device", default="auto", show_default=True)
 @click.option("--frames", type=int, help="Use only the first N frames of the input.")
 @click.option("--yardstick", is_flag=True, help="Also time the ECCV16 network (random weights) at the same shapes.")
+@click.option("--temporal", "temporals", multiple=True, type=click.Choice(["off", "flow"]),
+              help="Temporal smoothing in the end-to-end run (repeatable: off and flow side by side). "
+                   "Default: the product's default (flow for video).")
 @click.option("--json", "json_path", type=click.Path(path_type=Path, dir_okay=False), default=Path("bench_speed.json"),
               show_default=True, help="Where the JSON results go.")
-def speed(input_path, model, backends, batches, render_sizes, device, frames, yardstick, json_path):
+def speed(input_path, model, backends, batches, render_sizes, device, frames, yardstick, temporals, json_path):
     """Frames/s of decode+encode only, the model alone and end to end, side by side, with their ratios."""
     from . import speed as S
 
@@ -119,7 +122,8 @@ def speed(input_path, model, backends, batches, render_sizes, device, frames, ya
     t0 = time.perf_counter()
     result = S.run_speed(input_path, model=str(model) if model else None, backends=tuple(backends) or ("auto",),
                          batches=tuple(batches) or (4,), render_sizes=_sizes(render_sizes), device=device,
-                         frames=frames, yardstick=yardstick, echo=click.echo)
+                         frames=frames, yardstick=yardstick, echo=click.echo,
+                         temporals=tuple(temporals) or (None,))
     result["meta"]["seconds"] = time.perf_counter() - t0
     click.echo(S.table(result))
     json_path.parent.mkdir(parents=True, exist_ok=True)

@@ -159,14 +159,16 @@ def model_only(forward, shape: tuple[int, int], batch: int, frames: int, min_sec
     return n, time.perf_counter() - t0, time.process_time() - c0
 
 
-def end_to_end(path: Path, colorizer, frames: int | None, workdir: Path) -> tuple[int, float, float]:
-    """:func:`framecolor.pipeline.run` on the input: (frames written, seconds, CPU seconds of this process)."""
+def end_to_end(path: Path, colorizer, frames: int | None, workdir: Path,
+               temporal: str | None = None) -> tuple[int, float, float]:
+    """:func:`framecolor.pipeline.run` on the input: (frames written, seconds, CPU seconds of this process).
+    ``temporal`` None is the product's default (flow for video, off for frame folders)."""
     from framecolor.pipeline import RunOptions, run
 
     kind = _input_kind(path)
     out = workdir / (f"e2e{path.suffix or '.mkv'}" if kind == "video" else "e2e_frames")
     options = RunOptions(model=colorizer.model, end=frames, overwrite=True, quiet=True, batch=colorizer.batch,
-                         render_size=colorizer.render_size)
+                         render_size=colorizer.render_size, temporal=temporal)
     t0, c0 = time.perf_counter(), time.process_time()
     run(path, out, options=options, colorizer=colorizer)
     seconds, cpu = time.perf_counter() - t0, time.process_time() - c0
@@ -185,7 +187,7 @@ def _count_frames(out: Path, kind: str) -> int:
 # --------------------------------------------------------------------------------------------- run
 def run_speed(path: Path, model=None, backends=("auto",), batches=(4,), render_sizes=(None,),
               device: str = "auto", frames: int | None = None, yardstick: bool = False,
-              echo=print) -> dict:
+              echo=print, temporals=(None,)) -> dict:
     """The whole sweep; returns the JSON-able result (configs list + meta)."""
     import torch
 
@@ -225,7 +227,7 @@ def run_speed(path: Path, model=None, backends=("auto",), batches=(4,), render_s
                  f"Y plane): x{s_rgb / n_rgb / (s_luma / n_luma):.2f}")
         for backend in backends:
             for render_size in render_sizes:
-                for batch in batches:
+                for batch, temporal in [(b, t) for b in batches for t in temporals]:
                     colorizer = Colorizer(generator, device=dev, backend=backend, batch=batch,
                                           render_size=render_size)
                     shape = render_shape(H, W, colorizer.render_size)
@@ -242,7 +244,7 @@ def run_speed(path: Path, model=None, backends=("auto",), batches=(4,), render_s
                     # averaged, so a change in the machine's load during the run biases neither side.
                     model_runs = [model_fps_now()]
                     _reset_peak_rss()
-                    n_e, s_e, c_e = end_to_end(path, colorizer, frames, workdir)
+                    n_e, s_e, c_e = end_to_end(path, colorizer, frames, workdir, temporal)
                     e2e_cpu = c_e / max(n_e, 1)
                     e2e_rss = peak_rss_mb()
                     e2e_fps = n_e / s_e
@@ -253,6 +255,7 @@ def run_speed(path: Path, model=None, backends=("auto",), batches=(4,), render_s
                     io_mean, model_mean = float(np.mean(io_runs)), float(np.mean(model_runs))
                     row = {
                         "backend": backend, "backend_detail": colorizer.backend.describe(), "batch": colorizer.batch,
+                        "temporal": temporal or "default",
                         "render_size": colorizer.render_size, "render_shape": [shape[1], shape[0]],
                         "frames": n_e, "io_fps": io_mean, "model_fps": model_mean, "e2e_fps": e2e_fps,
                         "io_fps_runs": io_runs, "model_fps_runs": model_runs,
@@ -290,7 +293,8 @@ def eccv16_fps(device: str, shape: tuple[int, int], batch: int) -> float:
 
 
 def format_row(row: dict) -> str:
-    text = (f"{row['backend_detail']} batch {row['batch']} render {row['render_shape'][0]}x{row['render_shape'][1]}: "
+    text = (f"{row['backend_detail']} batch {row['batch']} render {row['render_shape'][0]}x{row['render_shape'][1]} "
+            f"temporal {row.get('temporal', 'default')}: "
             f"io {row['io_fps']:.2f} | model {row['model_fps']:.2f} | e2e {row['e2e_fps']:.2f} frames/s | "
             f"e2e/io {row['e2e_over_io']:.2f} | e2e/min {row['e2e_over_min']:.2f} | peak RSS {row['peak_rss_mb']:.0f} MB")
     if "eccv16_fps" in row:

@@ -133,6 +133,17 @@ def test_bench_speed_prints_table_and_writes_json(tiny_clip, tiny_model_path, tm
     assert "e2e/io" in result.output
 
 
+def test_bench_speed_times_temporal_off_and_flow_side_by_side(tiny_clip, tiny_model_path, tmp_path):
+    out = tmp_path / "s.json"
+    result = CliRunner().invoke(cli, ["bench", "speed", str(tiny_clip), "--model", str(tiny_model_path),
+                                      "--temporal", "off", "--temporal", "flow", "--json", str(out),
+                                      "--device", "cpu"])
+    assert result.exit_code == 0, result.output
+    rows = json.loads(out.read_text())["configs"]
+    assert [r["temporal"] for r in rows] == ["off", "flow"]
+    assert all(r["e2e_fps"] > 0 and r["frames"] == rows[0]["frames"] for r in rows)
+
+
 def test_bench_speed_missing_input_is_one_line_error(tmp_path):
     result = CliRunner().invoke(cli, ["bench", "speed", str(tmp_path / "nope.mp4"), "--json", str(tmp_path / "s.json")])
     assert result.exit_code != 0 and "Traceback" not in result.output
