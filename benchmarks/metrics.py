@@ -298,7 +298,7 @@ class FlowPropagation:
         self._ab: np.ndarray | None = None
 
     def process(self, rgb: np.ndarray, key: bool) -> np.ndarray:
-        lab = color.rgb_to_lab(color.to_float_rgb(rgb))
+        lab = color.rgb_to_lab(rgb)
         L = lab[..., 0]
         if key or self._ab is None or self._L_prev is None or self._L_prev.shape != L.shape:
             self._ab = lab[..., 1:].copy()

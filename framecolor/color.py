@@ -101,11 +101,23 @@ def _f(t: np.ndarray) -> np.ndarray:
     return np.where(t > _EPS, np.cbrt(t), (_KAPPA * t + 16) / 116).astype(np.float32)
 
 
+def _three_channels(image: np.ndarray) -> np.ndarray:
+    """(H, W), (H, W, 1), (H, W, 3) or (H, W, 4) -> (H, W, 3), dtype kept (no float conversion)."""
+    if image.ndim == 2:
+        return np.repeat(image[:, :, None], 3, axis=2)
+    if image.shape[2] == 1:
+        return np.repeat(image, 3, axis=2)
+    return image[:, :, :3]
+
+
 def rgb_to_lab(rgb: np.ndarray) -> np.ndarray:
-    """RGB (H, W, 3) as uint8, uint16 or float in [0, 1] -> float32 Lab (H, W, 3); exact CIE formula."""
+    """RGB or gray image as uint8, uint16 or float in [0, 1] -> float32 Lab (H, W, 3); exact CIE formula.
+
+    Integer images go through the sRGB decoding table directly: no need to convert them to float first.
+    """
     import cv2
 
-    xyz = cv2.transform(linear_rgb(rgb), _RGB_TO_XYZN_F32)
+    xyz = cv2.transform(linear_rgb(_three_channels(rgb)), _RGB_TO_XYZN_F32)
     f = _f(xyz)
     L = 116 * f[..., 1] - 16
     a = 500 * (f[..., 0] - f[..., 1])

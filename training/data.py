@@ -30,7 +30,7 @@ from typing import Sequence
 
 import numpy as np
 
-from framecolor.color import normalize_ab, normalize_L, rgb_to_lab, to_float_rgb
+from framecolor.color import normalize_ab, normalize_L, rgb_to_lab
 from framecolor.errors import MediaError, UserError
 
 DOMAINS = ("cartoon", "live-action")
@@ -300,7 +300,7 @@ def load_source(spec: SourceSpec | str, short_side: int | None = 256,
 # ------------------------------------------------------------------------------------------ pairs
 def rgb_to_pair(rgb: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """RGB (H, W, 3) -> network input L (1, H, W) and target ab (2, H, W), both float32 in [-1, 1]."""
-    lab = rgb_to_lab(to_float_rgb(rgb))
+    lab = rgb_to_lab(rgb)
     L = normalize_L(lab[:, :, 0])[None]
     ab = np.clip(normalize_ab(lab[:, :, 1:]), -1, 1).transpose(2, 0, 1)
     return np.ascontiguousarray(L, np.float32), np.ascontiguousarray(ab, np.float32)

@@ -128,7 +128,7 @@ def simulate_hints(L: np.ndarray, ab: np.ndarray, rng: np.random.Generator,
 
 
 def _lab(rgb: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    lab = color.rgb_to_lab(color.to_float_rgb(rgb))
+    lab = color.rgb_to_lab(rgb)
     return np.ascontiguousarray(lab[..., 0]), np.ascontiguousarray(lab[..., 1:])
 
 
