@@ -131,3 +131,55 @@ def speed(input_path, model, backends, batches, render_sizes, device, frames, ya
     tmp.write_text(json.dumps(result, indent=2))
     os.replace(tmp, json_path)
     click.echo(f"wrote {json_path} ({result['meta']['seconds']:.1f} s)")
+
+
+def _write_json(path: Path, payload) -> None:
+    """Write JSON next to its final name, then rename: a reader never sees half a file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.part")
+    tmp.write_text(json.dumps(payload, indent=2))
+    os.replace(tmp, path)
+
+
+@bench.command("reference")
+@click.option("--data", "data", multiple=True, required=True, metavar="PATH[@A:B:STEP]",
+              help="Video or folder of same-size frames, optional frame range and scoring step (repeatable).")
+@click.option("--keys", "keys", multiple=True, metavar="N,N,...",
+              help="Key frame numbers for the --data of the same position (default: the first frame and every "
+                   "detected cut).")
+@click.option("--hint-model", default=None, metavar="PATH|none",
+              help="Hint network checkpoint, or none for the edge-aware densifier. Default: as `run`.")
+@click.option("--temporal", type=click.Choice(["off", "flow"]), default="off", show_default=True)
+@click.option("--json", "json_path", type=click.Path(path_type=Path, dir_okay=False),
+              default=Path("bench_reference.json"), show_default=True, help="Where the JSON results go.")
+def reference(data, keys, hint_model, temporal, json_path):
+    """Reference mode (first frame of each shot as key) against flow propagation, in CIEDE2000."""
+    from tqdm import tqdm
+
+    from . import quality as Q
+    from . import reference as R
+
+    specs = [Q.parse_data_spec(d) for d in data]
+    if len(keys) > len(specs):
+        raise UserError(f"{len(keys)} --keys for {len(specs)} --data")
+    key_lists: list[list[int] | None] = []
+    for k in range(len(specs)):
+        if k >= len(keys):
+            key_lists.append(None)
+            continue
+        try:
+            key_lists.append(sorted({int(x) for x in keys[k].split(",") if x.strip()}))
+        except ValueError:
+            raise UserError(f"--keys {keys[k]!r}: expected frame numbers separated by commas") from None
+    t0 = time.perf_counter()
+    results = []
+    for spec, ks in zip(specs, key_lists):
+        _, _, count = Q.open_source(spec)
+        with tqdm(total=count, unit="frame", desc=spec.name, leave=False, dynamic_ncols=True) as bar:
+            results.append(R.evaluate_reference(spec, hint_model=hint_model, keys=ks, temporal=temporal,
+                                                progress=bar.update))
+    seconds = time.perf_counter() - t0
+    click.echo(R.markdown(results))
+    _write_json(json_path, {"results": [r.to_json() for r in results], "temporal": temporal,
+                            "hint_model": hint_model or "default", "seconds": round(seconds, 1)})
+    click.echo(f"wrote {json_path} ({seconds:.1f} s)")

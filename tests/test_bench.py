@@ -159,3 +159,37 @@ def test_eccv16_yardstick_has_the_published_parameter_count():
     assert parameter_count(net) / 1e6 == pytest.approx(32.2, abs=0.1)
     with torch.no_grad():
         assert net(torch.zeros(1, 1, 32, 48)).shape == (1, 2, 32, 48)
+
+
+# ------------------------------------------------------------------------------------------ reference
+def test_bench_reference_keys_each_shot_and_scores_only_other_frames(tmp_path):
+    """`bench reference`: the detected shot starts are the keys, keys are never scored, every STEP-th other
+    frame is, and both methods carry the keys' colours (errors far below what gray scores on these
+    saturated shapes)."""
+    from clips import make_cut_clip
+
+    clip, starts = make_cut_clip(tmp_path / "cuts.mp4")  # shots at 0, 10, 18
+    out = tmp_path / "ref.json"
+    result = CliRunner().invoke(cli, ["bench", "reference", "--data", f"{clip}@0:30:5", "--hint-model", "none",
+                                      "--json", str(out)])
+    assert result.exit_code == 0, result.output
+    (r,) = json.loads(out.read_text())["results"]
+    assert r["keys"] == starts
+    assert r["scored"] == [i for i in range(0, 30, 5) if i not in starts]
+    assert len(r["per_frame"]["reference_mode"]) == len(r["scored"])
+    assert r["reference_mode"] < 5.0 and r["flow_propagation"] < 5.0
+
+
+def test_bench_reference_rejects_keys_that_are_not_numbers(tiny_clip):
+    result = CliRunner().invoke(cli, ["bench", "reference", "--data", str(tiny_clip), "--keys", "0,x"])
+    assert result.exit_code != 0
+    assert "--keys" in result.output and "Traceback" not in result.output
+
+
+def test_cpu_bound_ceiling_counts_the_model_only_where_it_runs_on_the_cpu():
+    """Two cores, 100 ms of decode+encode and 300 ms of model per frame: at most 2 / 0.4 = 5 frames/s on CPU;
+    on a GPU only decode+encode occupies the cores (20 frames/s)."""
+    from benchmarks.speed import cpu_bound_fps
+
+    assert cpu_bound_fps(100.0, 300.0, "cpu", cores=2) == pytest.approx(5.0)
+    assert cpu_bound_fps(100.0, 300.0, "cuda", cores=2) == pytest.approx(20.0)
