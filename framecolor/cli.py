@@ -119,6 +119,10 @@ def _position(value):
 @click.option("--end", help="Frame or time to stop before.")
 @click.option("--codec", default="libx264", show_default=True, type=click.Choice(["libx264", "libx265", "ffv1", "prores_ks"]))
 @click.option("--crf", type=int, help="Quality for libx264/libx265 (lower is better; default 18).")
+@click.option("--preset", type=click.Choice(["ultrafast", "superfast", "veryfast", "faster", "fast", "medium", "slow",
+                                             "slower", "veryslow"]),
+              help="Encoder speed for libx264/libx265: slower gives smaller files at the same --crf "
+                   "(default: faster for libx264, the encoder's own for libx265).")
 @click.option("--pix-fmt", help="Output pixel format (default: yuv420p, yuv420p10le for 10-bit input, yuv444p for odd sizes).")
 @click.option("--overwrite", is_flag=True, help="Replace an existing output.")
 @click.option("--skip-existing", is_flag=True, help="Frame folders: keep frames already coloured (resume a job).")
@@ -139,18 +143,31 @@ def _position(value):
 @click.option("--hint-model", metavar="PATH|none",
               help="Hint-conditioned model for reference mode (default: the bundled one if installed, else "
                    "'none': edge-aware densification of the propagated colours).")
+@click.option("--input-kind", default="gray", show_default=True, metavar="auto|gray|lineart",
+              help="gray: shaded grayscale (its luminance is kept); lineart: line drawings coloured by the two-stage "
+                   "line-art models (lightness from the model, lines kept dark); auto: decided per input on a few "
+                   "sampled frames (logged).")
+@click.option("--draft-model", type=click.Path(path_type=Path),
+              help="Line art: drafting stage checkpoint (default: the bundled lineart_draft model).")
+@click.option("--refine-model", metavar="PATH|none",
+              help="Line art: refinement stage checkpoint (default: the bundled lineart_refine model; 'none': "
+                   "the draft alone).")
 @click.pass_context
 def run(ctx, inputs, output, model, batch, render_size, device, backend, temporal, cut_threshold, every,
-        start, end, codec, crf, pix_fmt, overwrite, skip_existing, ray_address, workers, cpus_per_worker,
-        gpus_per_worker, split_episodes, references, hints_file, hint_model):
+        start, end, codec, crf, preset, pix_fmt, overwrite, skip_existing, ray_address, workers, cpus_per_worker,
+        gpus_per_worker, split_episodes, references, hints_file, hint_model, input_kind, draft_model,
+        refine_model):
     """Colour videos (mkv, mp4, mov, avi, webm...) or folders of frames."""
+    from .lineart import parse_input_kind
     from .pipeline import Colorizer, RunOptions, _run_one, plan_outputs
 
+    input_kind = parse_input_kind(input_kind)  # a bad value is one line before any work
     options = RunOptions(model=model, device=device, backend=backend, batch=batch, render_size=render_size,
                          temporal=temporal, cut_threshold=cut_threshold, every=every, start=start, end=end,
-                         codec=codec, crf=crf, pix_fmt=pix_fmt, overwrite=overwrite,
+                         codec=codec, crf=crf, preset=preset, pix_fmt=pix_fmt, overwrite=overwrite,
                          skip_existing=skip_existing, quiet=ctx.obj["quiet"], references=list(references),
-                         hints=hints_file, hint_model=hint_model)
+                         hints=hints_file, hint_model=hint_model, input_kind=input_kind,
+                         draft_model=draft_model, refine_model=refine_model)
     inputs = list(inputs)
     if ray_address is None and (workers is not None or split_episodes):
         raise UserError("--workers and --split-episodes need --ray")

@@ -275,7 +275,7 @@ class ColorWorker:
             stats = StreamStats()
             with VideoReader(inp, start=start, end=end) as reader:
                 writer = VideoWriter(seg_path, source=reader.info, codec=options.codec, crf=options.crf,
-                                     pix_fmt=options.pix_fmt, copy_streams=False, overwrite=True)
+                                     preset=options.preset, pix_fmt=options.pix_fmt, copy_streams=False, overwrite=True)
                 with writer:
                     for frame, image in colorize_stream(iter(reader), self.colorizer, smoother, stats=stats):
                         frame.image = image

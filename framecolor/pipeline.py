@@ -429,6 +429,7 @@ class RunOptions:
     end: str | int | float | None = None
     codec: str = "libx264"
     crf: int | None = None
+    preset: str | None = None  # libx264/libx265 speed preset (None: media.DEFAULT_PRESETS)
     pix_fmt: str | None = None
     overwrite: bool = False
     skip_existing: bool = False
@@ -436,6 +437,9 @@ class RunOptions:
     references: list = field(default_factory=list)  # --reference values (str) or hints.Reference objects
     hints: Any = None  # --hints FILE.json, or a list of point hints
     hint_model: Any = None  # --hint-model: checkpoint, "none" (densifier), None (bundled, else densifier)
+    input_kind: str = "gray"  # --input-kind gray|lineart|auto (framecolor.lineart)
+    draft_model: Any = None  # line art: drafting stage checkpoint (None: bundled)
+    refine_model: Any = None  # line art: refinement stage checkpoint (None: bundled; "none": draft only)
 
 
 def input_kind(path: Path) -> str:
@@ -523,7 +527,7 @@ def _run_one(inp: Path, out: Path, options: RunOptions, colorizer: Colorizer) ->
         # With a range, audio and subtitles are cut to the span of the frames really written (exact
         # for variable frame rate too, where frame numbers do not map to times by the average rate).
         writer = VideoWriter(out, source=info, codec=options.codec, crf=options.crf, pix_fmt=options.pix_fmt,
-                             trim_side_streams=start is not None or end is not None,
+                             preset=options.preset, trim_side_streams=start is not None or end is not None,
                              overwrite=options.overwrite)
         frames = iter(reader)
     else:
@@ -541,7 +545,9 @@ def _run_one(inp: Path, out: Path, options: RunOptions, colorizer: Colorizer) ->
         else:
             frames = iter(reader)
 
-    if options.references or options.hints is not None:
+    if _lineart_input(inp, kind, start, end, options):
+        colorizer = _lineart_colorizer(inp, kind, start, end, options, colorizer)
+    elif options.references or options.hints is not None:
         colorizer = _file_reference_colorizer(inp, kind, start, end, options, colorizer)
     stats = StreamStats()
     bar = tqdm(total=total, unit="frame", desc=inp.name, disable=options.quiet, dynamic_ncols=True, leave=True)
@@ -566,6 +572,44 @@ def _run_one(inp: Path, out: Path, options: RunOptions, colorizer: Colorizer) ->
     log.info("%s -> %s: %d frames in %.1f s (%.2f frames/s)", inp.name, out, stats.frames, stats.seconds,
              stats.frames / max(stats.seconds, 1e-9))
     return Path(result)
+
+
+def _lineart_input(inp: Path, kind: str, start, end, options: RunOptions) -> bool:
+    """--input-kind: True when this input is coloured as line art (auto: decided on a few sampled frames)."""
+    from .lineart import decide_input_kind, sample_frames
+
+    return decide_input_kind(options.input_kind, inp.name,
+                             lambda: sample_frames(inp, kind, start=start, end=end)) == "lineart"
+
+
+def _lineart_colorizer(inp: Path, kind: str, start, end, options: RunOptions, colorizer):
+    """The two-stage line-art colouriser (framecolor.lineart), in reference mode with --reference/--hints."""
+    from .lineart import LineArtColorizer
+
+    if not isinstance(colorizer, LineArtColorizer):
+        colorizer = LineArtColorizer(options.draft_model, options.refine_model, device=options.device,
+                                     backend=options.backend, batch=options.batch, render_size=options.render_size)
+    log.info("%s: %s", inp.name, colorizer.describe())
+    if not (options.references or options.hints is not None):
+        return colorizer
+    from .hints import Reference, parse_references
+    from .lineart import make_lineart_reference
+    from .media import FrameFolderReader, VideoReader
+
+    texts = [r for r in options.references if not isinstance(r, Reference)]
+    refs = parse_references(texts) + [r for r in options.references if isinstance(r, Reference)]
+
+    def again():
+        if kind == "video":
+            reader = VideoReader(inp, start=start, end=end, every=options.every, luma_only=True)
+            try:
+                yield from reader
+            finally:
+                reader.close()
+        else:
+            yield from FrameFolderReader(inp, start=start, end=end, every=options.every)
+
+    return make_lineart_reference(again, colorizer, refs, _point_hints(options.hints), options.cut_threshold)
 
 
 def _file_reference_colorizer(inp: Path, kind: str, start, end, options: RunOptions, colorizer: Colorizer):

@@ -508,3 +508,22 @@ def test_output_equal_to_input_refused(clipdir, shapes_mkv):
 def test_container_that_cannot_hold_the_codec_is_refused(clipdir, shapes_mkv):
     with pytest.raises(UserError, match="cannot hold libx264"):
         VideoWriter(clipdir / "x.webm", probe_video(shapes_mkv))
+
+
+def _x264_settings(path: Path) -> str:
+    """The option string libx264 writes into its first SEI (e.g. '... subme=4 ...')."""
+    data = path.read_bytes()
+    start = data.find(b"x264 - core")
+    assert start >= 0, "no x264 SEI found"
+    return data[start:data.find(b"\x00", start)].decode("ascii", "replace")
+
+
+def test_x264_preset_reaches_the_encoder_and_defaults_to_faster(shapes_mp4, clipdir):
+    """--preset picks x264's speed/size trade-off: the encoder's settings differ by preset (subme is 2 for
+    veryfast, 4 for faster, 7 for medium in every x264 release), and the default is faster."""
+    roundtrip(shapes_mp4, clipdir / "p_default.mp4")
+    roundtrip(shapes_mp4, clipdir / "p_veryfast.mp4", preset="veryfast")
+    roundtrip(shapes_mp4, clipdir / "p_medium.mp4", preset="medium")
+    assert " subme=4 " in _x264_settings(clipdir / "p_default.mp4")
+    assert " subme=2 " in _x264_settings(clipdir / "p_veryfast.mp4")
+    assert " subme=7 " in _x264_settings(clipdir / "p_medium.mp4")

@@ -51,6 +51,16 @@ import click
 @click.option("--hints", is_flag=True,
               help="Train a hint-conditioned generator for reference mode (input L + ab hints + mask; hints "
                    "simulated from the ground truth, see training/hints_sim.py); use it with run --hint-model.")
+@click.option("--lineart", type=click.Choice(["draft", "refine"]), default=None,
+              help="Train a line-art colouring stage (pairs built on the fly from the colour --data: XDoG / "
+                   "high-pass line art): 'draft' (line art -> Lab) or 'refine' (line art + draft + hints -> Lab; "
+                   "drafts simulated from the truth, see training/lineart_pairs.py); use with run --input-kind "
+                   "lineart --draft-model/--refine-model.")
+@click.option("--draft-model", type=click.Path(dir_okay=True, path_type=Path), default=None,
+              help="With --lineart refine: a trained draft model, whose real drafts then replace the simulated ones "
+                   "for a share of the samples (--real-draft-share).")
+@click.option("--real-draft-share", type=click.FloatRange(0, 1), default=0.5, show_default=True,
+              help="With --draft-model: share of samples drafted by that model (the rest: simulated mistakes).")
 @click.option("--federated", is_flag=True,
               help="Federated averaging (FedAvg on Flower) over the --client data sets, simulated on this machine: "
                    "only generator weights and sample counts travel; see docs/federated.md (extra: federated).")
@@ -62,15 +72,16 @@ import click
 @click.pass_context
 def train(ctx, data, out, arch, base_channels, depth, width, steps, warmup_steps, batch, crop, short_side, lr,
           beta1, beta2, l1_weight, gan_loss, gan_weight, ciede_weight, d_channels, d_layers, spectral_norm, seed,
-          checkpoint_every, resume, device, threads, hints, federated, clients, rounds, local_steps):
+          checkpoint_every, resume, device, threads, hints, lineart, draft_model, real_draft_share, federated,
+          clients, rounds, local_steps):
     """Train a generator (L1 warm-up, then conditional GAN against a PatchGAN) and write checkpoints to OUT."""
     from framecolor.errors import UserError
 
     from .train import TrainOptions, train as run_training
 
     quiet = bool((ctx.obj or {}).get("quiet")) if isinstance(ctx.obj, dict) else False
-    if federated and hints:
-        raise UserError("--hints does not combine with --federated")
+    if federated and (hints or lineart):
+        raise UserError(f"{'--hints' if hints else '--lineart'} does not combine with --federated")
     if federated:
         given = [f"--{n.replace('_', '-')}" for n in ("data", "steps", "resume", "checkpoint_every")
                  if ctx.get_parameter_source(n) is not click.core.ParameterSource.DEFAULT]
@@ -90,7 +101,8 @@ def train(ctx, data, out, arch, base_channels, depth, width, steps, warmup_steps
         l1_weight=l1_weight, gan_loss=gan_loss, gan_weight=gan_weight, ciede_weight=ciede_weight,
         d_channels=d_channels, d_layers=d_layers, spectral_norm=spectral_norm, seed=seed,
         checkpoint_every=checkpoint_every, resume=resume, device=device, threads=threads, progress=not quiet,
-        hints=hints,
+        hints=hints, lineart=lineart, draft_model=str(draft_model) if draft_model is not None else None,
+        real_draft_share=real_draft_share,
     )
     if federated:
         from .federated import FederatedOptions, simulate

@@ -50,8 +50,11 @@ def to_lab(L: torch.Tensor, ab: torch.Tensor) -> torch.Tensor:
     return torch.cat([(L.float() + 1.0) * 50.0, ab.float() * AB_SCALE], dim=1)
 
 
-def ciede2000_loss(L: torch.Tensor, pred_ab: torch.Tensor, true_ab: torch.Tensor) -> torch.Tensor:
-    """Mean CIEDE2000 (in ΔE00 units) between (L, pred_ab) and (L, true_ab), all network-scaled."""
+def ciede2000_loss(L: torch.Tensor, pred_ab: torch.Tensor, true_ab: torch.Tensor,
+                   true_L: torch.Tensor | None = None) -> torch.Tensor:
+    """Mean CIEDE2000 (in ΔE00 units) between (L, pred_ab) and (L, true_ab), all network-scaled; with
+    ``true_L`` (models that predict L too, e.g. the line-art stages) the truth is (true_L, true_ab)."""
     from framecolor.ciede2000 import delta_e_ciede2000
 
-    return delta_e_ciede2000(to_lab(L, pred_ab), to_lab(L, true_ab), channel_dim=-3).mean()
+    truth = to_lab(L if true_L is None else true_L, true_ab)
+    return delta_e_ciede2000(to_lab(L, pred_ab), truth, channel_dim=-3).mean()

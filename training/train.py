@@ -76,6 +76,9 @@ class TrainOptions:
     grid_samples: int = 4
     progress: bool = True
     hints: bool = False  # hint-conditioned generator (L + ab hints + mask), trained on simulated hints
+    lineart: str | None = None  # "draft" or "refine": a line-art colouring stage (training/lineart_pairs.py)
+    draft_model: str | None = None  # lineart="refine": a trained draft model, to train on its real drafts too
+    real_draft_share: float = 0.5  # with draft_model: share of samples whose draft is that model's real draft
 
     def __post_init__(self):
         self.out = Path(self.out)
@@ -94,6 +97,14 @@ class TrainOptions:
             raise UserError("--warmup-steps must be >= 0")
         if self.gan_loss not in ("bce", "lsgan"):
             raise UserError(f"unknown --gan-loss {self.gan_loss!r} (known: bce, lsgan)")
+        if self.lineart not in (None, "draft", "refine"):
+            raise UserError(f"unknown --lineart {self.lineart!r} (known: draft, refine)")
+        if self.lineart and self.hints:
+            raise UserError("--hints and --lineart do not combine (the refine stage takes hints itself)")
+        if self.draft_model is not None and self.lineart != "refine":
+            raise UserError("--draft-model is for --lineart refine")
+        if not 0.0 <= self.real_draft_share <= 1.0:
+            raise UserError(f"--real-draft-share must be between 0 and 1 (got {self.real_draft_share})")
 
     @property
     def warmup(self) -> int:
@@ -104,17 +115,26 @@ class TrainOptions:
             from framecolor.models.unet import UNetConfig
 
             return UNetConfig(base_channels=self.base_channels, depth=self.depth, render_size=self.short_side,
-                              in_channels=self.in_channels)
+                              in_channels=self.in_channels, out_channels=self.out_channels)
         from framecolor.models.resnet_unet import ResNetUNetConfig
 
-        return ResNetUNetConfig(width=self.width, render_size=self.short_side, in_channels=self.in_channels)
+        return ResNetUNetConfig(width=self.width, render_size=self.short_side, in_channels=self.in_channels,
+                                out_channels=self.out_channels)
 
     @property
     def in_channels(self) -> int:
+        if self.lineart:  # line art, or line art + draft Lab + hint ab + mask (framecolor.lineart.refine_input)
+            return 1 if self.lineart == "draft" else 7
         return 4 if self.hints else 1  # L, or L + hint a, hint b, mask (framecolor.hints.hint_input)
 
+    @property
+    def out_channels(self) -> int:
+        return 3 if self.lineart else 2  # line art has no L to keep: the line-art stages predict Lab
+
     def discriminator_config(self) -> PatchGANConfig:
-        return PatchGANConfig(base_channels=self.d_channels, n_layers=self.d_layers, spectral_norm=self.spectral_norm)
+        # it sees the condition (L, or the line art) with the output
+        return PatchGANConfig(in_channels=1 + self.out_channels, base_channels=self.d_channels,
+                              n_layers=self.d_layers, spectral_norm=self.spectral_norm)
 
     def to_json(self) -> dict:
         d = dataclasses.asdict(self)
@@ -194,7 +214,10 @@ def train_step(generator, discriminator, optimizers: Optimizers, L: torch.Tensor
         loss = loss + gan_weight * g_adv
         out["g_adv"] = g_adv.item()
     if ciede_weight > 0:
-        ciede = ciede2000_loss(L, fake32, ab)
+        if fake32.shape[1] == 3:  # a line-art stage predicts Lab: its own L against the true L
+            ciede = ciede2000_loss(fake32[:, :1], fake32[:, 1:], ab[:, 1:], true_L=ab[:, :1])
+        else:
+            ciede = ciede2000_loss(L, fake32, ab)
         loss = loss + ciede_weight * ciede
         out["ciede"] = ciede.item()
     optimizers.scaler_g.scale(loss).backward()
@@ -239,6 +262,21 @@ def train_steps(generator, discriminator, optimizers: Optimizers, data: PairData
 
 
 # ------------------------------------------------------------------------------------------ run helpers
+def _lineart_data(data: PairDataset, o: TrainOptions, device: torch.device):
+    """The line-art stage's samples (training/lineart_pairs.py); the refine stage may draw real drafts from
+    ``o.draft_model``."""
+    from .lineart_pairs import DraftPairDataset, RefinePairDataset
+
+    if o.lineart == "draft":
+        return DraftPairDataset(data)
+    draft = None
+    if o.draft_model is not None:
+        from framecolor.lineart import load_stage_model
+
+        draft = load_stage_model(o.draft_model, "draft").to(device).eval()
+    return RefinePairDataset(data, draft_model=draft, real_draft_share=o.real_draft_share)
+
+
 def resolve_device(name: str) -> torch.device:
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
@@ -257,7 +295,8 @@ def _atomic_bytes(path: Path, data: bytes) -> None:
 
 
 def render_grid(generator, L: torch.Tensor, ab: torch.Tensor) -> np.ndarray:
-    """One row per sample: gray input | output | truth, RGB uint8."""
+    """One row per sample: gray input | output | truth, RGB uint8 (line-art stages: line art | output Lab |
+    true Lab)."""
     from framecolor.color import denormalize_ab, from_float_rgb, lab_to_rgb
 
     was_training = generator.training
@@ -265,6 +304,15 @@ def render_grid(generator, L: torch.Tensor, ab: torch.Tensor) -> np.ndarray:
     with torch.no_grad():
         pred = generator(L.to(next(generator.parameters()).device)).float().cpu()
     generator.train(was_training)
+    if ab.shape[1] == 3:
+        from framecolor.lineart import net_to_lab
+
+        rows = []
+        for i in range(L.shape[0]):
+            line = np.repeat(((L[i, 0].numpy() + 1.0) * 127.5).clip(0, 255).astype(np.uint8)[..., None], 3, axis=2)
+            tiles = [line] + [from_float_rgb(lab_to_rgb(net_to_lab(y[i].numpy())), np.uint8) for y in (pred, ab)]
+            rows.append(np.concatenate(tiles, axis=1))
+        return np.concatenate(rows, axis=0)
     rows = []
     for i in range(L.shape[0]):
         Li = (L[i, 0].numpy() + 1.0) * 50.0
@@ -332,6 +380,8 @@ def train(options: TrainOptions) -> Path:
         from .hints_sim import HintPairDataset
 
         data = HintPairDataset(data)
+    elif o.lineart:
+        data = _lineart_data(data, o, device)
     torch.manual_seed(o.seed)
     rng = np.random.default_rng(o.seed)
     # Fixed grid samples from their own generator, so drawing them never shifts the training samples.
@@ -382,7 +432,8 @@ def train(options: TrainOptions) -> Path:
         info = {"data": list(o.data), "steps": step, "planned_steps": o.steps, "arch": o.arch, "seed": o.seed,
                 "wall_seconds": round(wall(), 1), "warmup_steps": o.warmup, "batch": o.batch, "crop": o.crop,
                 "gan_loss": o.gan_loss, "l1_weight": o.l1_weight, "ciede_weight": o.ciede_weight,
-                "device": device.type, "hints": o.hints}
+                "device": device.type, "hints": o.hints, "lineart": o.lineart, "draft_model": o.draft_model,
+                "real_draft_share": o.real_draft_share if o.draft_model else None}
         save_generator(out / f"step_{step:06d}.safetensors", generator, info)
         state = {
             "step": step,

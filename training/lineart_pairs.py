@@ -1,0 +1,139 @@
+"""Training samples for the two line-art colouring stages, built on the fly from colour frames.
+
+The design is the two-stage sketch colourisation of Zhang, Li, Wong, Ji and Liu, "Two-stage Sketch
+Colorization", ACM Transactions on Graphics 37(6) (SIGGRAPH Asia), 2018: a drafting network splashes
+colour over the line art, then a refinement network, trained on drafts corrupted by simulated mistakes and
+optionally guided by colour hints, corrects them.  Both stages predict full Lab (line art has no
+luminance to keep), see :mod:`framecolor.lineart`.
+
+Every sample starts from a random colour crop (from the same ``--data`` sources as ordinary training,
+:class:`training.data.PairDataset`); its line art is extracted on the spot (:func:`training.lineart.xdog`
+mostly, the high-pass method sometimes, with a random line width) so every crop gives a fresh drawing.
+
+* :class:`DraftPairDataset`: input (1, C, C) = line art; target (3, C, C) = Lab of the crop.
+* :class:`RefinePairDataset`: input (7, C, C) = line art, a draft (Lab, 3), hint ab (2) and hint mask (1);
+  target the same Lab.  The draft is the ground truth corrupted by :func:`training.draft_errors.simulate_draft`
+  (region pasting, warps, colour spray), applied on a window of twice the crop's side so that one mistake
+  covers a part of the crop, not all of it.  With ``draft_model`` (a trained drafting generator), a share
+  ``real_draft_share`` of the batch gets that network's real draft instead: its mistakes (washed-out,
+  blurred colour) are not among the simulated ones, and the refinement must learn to fix them too.
+  Hints: none for half of the samples (the automatic case), else the mixture of
+  :func:`training.hints_sim.simulate_hints` (points, pixel dropout, an affinely moved copy of the true
+  colours standing in for a key frame carried by optical flow).
+
+Network scalings are those of :mod:`framecolor.color` (L / 50 - 1, ab / 110), shared with inference through
+:func:`framecolor.lineart.line_input`, :func:`framecolor.lineart.lab_to_net` and
+:func:`framecolor.lineart.refine_input`.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from framecolor import color
+from framecolor.lineart import lab_to_net, line_input, refine_input
+
+from .data import PairDataset, random_crop
+from .draft_errors import simulate_draft
+from .lineart import highpass_lines, xdog
+
+P_NO_HINTS = 0.5  # share of refinement samples without hints (running without a key is the common case)
+P_HIGHPASS = 0.25  # share of drawings made by the high-pass method instead of XDoG
+REAL_DRAFT_SHARE = 0.5
+
+
+def random_lines(rgb: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """Line art (uint8, white paper) of an RGB crop, by a randomly chosen method and line width."""
+    if rng.random() < P_HIGHPASS:
+        return highpass_lines(rgb, sigma=float(rng.uniform(1.5, 2.5)))
+    return xdog(rgb, sigma=float(rng.uniform(0.8, 1.3)))
+
+
+def _lines_L(lines: np.ndarray) -> np.ndarray:
+    return color.luminance(lines)  # uint8 gray -> CIE L (H, W)
+
+
+class DraftPairDataset:
+    """(line art (B, 1, C, C), true Lab (B, 3, C, C), domains): samples for the drafting stage.  Same
+    interface as :class:`training.data.PairDataset` (``batch(rng, size)``), so the training loop is unchanged."""
+
+    in_channels = 1
+
+    def __init__(self, base: PairDataset):
+        self.base = base
+        self.sources = base.sources
+        self.crop = base.crop
+        self.flip = base.flip
+        self.probabilities = base.probabilities
+
+    def _draw(self, rng: np.random.Generator, side: int):
+        source = self.sources[int(rng.choice(len(self.sources), p=self.probabilities))]
+        return source, source.draw(rng, side)
+
+    def sample(self, rng: np.random.Generator):
+        source, frame = self._draw(rng, self.crop)
+        rgb = np.ascontiguousarray(random_crop(frame, self.crop, rng, self.flip))
+        x = line_input(_lines_L(random_lines(rgb, rng)))[None]
+        return x, lab_to_net(color.rgb_to_lab(rgb)), source.domain
+
+    def batch(self, rng: np.random.Generator, size: int):
+        import torch
+
+        items = [self.sample(rng) for _ in range(size)]
+        x = torch.from_numpy(np.stack([i[0] for i in items]))
+        y = torch.from_numpy(np.stack([i[1] for i in items]))
+        return x, y, [i[2] for i in items]
+
+    def describe(self) -> list[str]:
+        return [f"{d} -> line art" for d in self.base.describe()]
+
+
+class RefinePairDataset(DraftPairDataset):
+    """(line art + draft + hints (B, 7, C, C), true Lab (B, 3, C, C), domains) for the refinement stage."""
+
+    in_channels = 7
+
+    def __init__(self, base: PairDataset, draft_model=None, real_draft_share: float = REAL_DRAFT_SHARE):
+        super().__init__(base)
+        self.draft_model = draft_model
+        self.real_draft_share = real_draft_share if draft_model is not None else 0.0
+
+    def sample(self, rng: np.random.Generator):
+        from .hints_sim import simulate_hints
+
+        source, frame = self._draw(rng, self.crop)
+        # mistakes are made on a window twice the crop's side (as large as the frame allows), then the crop
+        # is cut from it: a mistake then covers part of the crop, as in a draft of a whole frame
+        side = min(2 * self.crop, *frame.shape[:2])
+        window = np.ascontiguousarray(random_crop(frame, side, rng, self.flip))
+        draft, _ = simulate_draft(window, rng)
+        both = random_crop(np.concatenate([window, draft], axis=2), self.crop, rng, flip=False)
+        rgb, draft = np.ascontiguousarray(both[..., :3]), np.ascontiguousarray(both[..., 3:])
+        lab = color.rgb_to_lab(rgb)
+        if rng.random() < P_NO_HINTS:
+            hint_ab = np.zeros(lab.shape[:2] + (2,), np.float32)
+            mask = np.zeros(lab.shape[:2], np.float32)
+        else:
+            hint_ab, mask = simulate_hints(lab[..., 0], lab[..., 1:], rng)
+        lines_L = _lines_L(random_lines(rgb, rng))
+        x = refine_input(lines_L, color.rgb_to_lab(draft), hint_ab, mask)
+        return x, lab_to_net(lab), source.domain
+
+    def batch(self, rng: np.random.Generator, size: int):
+        x, y, domains = super().batch(rng, size)
+        if self.draft_model is not None and self.real_draft_share > 0:
+            import torch
+
+            real = rng.random(size) < self.real_draft_share
+            if real.any():
+                idx = torch.from_numpy(np.flatnonzero(real))
+                with torch.no_grad():
+                    device = next(self.draft_model.parameters()).device
+                    drafts = self.draft_model(x[idx, :1].to(device)).float().cpu()
+                x[idx, 1:4] = drafts  # the drafting network's own draft of the same line art
+        return x, y, domains
+
+    def describe(self) -> list[str]:
+        real = f", {self.real_draft_share:.0%} real drafts" if self.draft_model is not None else ""
+        return [f"{d} -> line art + simulated drafts{real} + simulated hints" for d in self.base.describe()]
+
