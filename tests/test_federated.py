@@ -279,3 +279,72 @@ def test_deployment_server_and_client_processes_on_loopback(tmp_path):
                 p.kill()
     assert (tmp_path / "global" / "round_001.safetensors").is_file()
     load_generator(tmp_path / "global" / "model.safetensors")
+
+
+# ------------------------------------------------------------------------------------------ the experiment script
+def test_experiment_split_is_4_4_2_by_time_with_gaps():
+    """benchmarks/federated_experiment.py: client 1, client 2 and test are consecutive, in proportion 4:4:2
+    of the frames left after the gaps, and separated by exactly ``gap`` unused frames."""
+    from benchmarks import federated_experiment as X
+
+    assert X.parse_split("4:4:2") == (4.0, 4.0, 2.0)
+    for bad in ("4:4", "4:4:0", "4:x:2", "4:4:2:1", "-1:4:2"):
+        with pytest.raises(ValueError):
+            X.parse_split(bad)
+    s = X.split_frames(132, (4, 4, 2), gap=10)
+    assert [(r.start, r.stop) for r in s.values()] == [(0, 45), (55, 100), (110, 132)]
+    s = X.split_frames(250, (4, 4, 2), gap=20)
+    assert [(r.start, r.stop) for r in s.values()] == [(0, 84), (104, 188), (208, 250)]
+    assert s["client-2"].start - s["client-1"].stop == 20 and s["test"].start - s["client-2"].stop == 20
+    specs = X.data_specs("clip.mp4", "cartoon", X.split_frames(132, (4, 4, 2), gap=10))
+    assert specs == {"client-1": "clip.mp4:cartoon@0:45", "client-2": "clip.mp4:cartoon@55:100",
+                     "test": "clip.mp4:cartoon@110:132:1"}
+
+
+def test_experiment_budget_is_the_same_total_for_every_model():
+    """S steps over all parties for client-only, central and FedAvg (R x L x 2 = S); the labelled variant
+    gives each client S steps (2S in total); a budget FedAvg cannot match exactly is refused."""
+    from benchmarks import federated_experiment as X
+
+    b = X.Budget(1600, 40)
+    plan = b.plan()
+    assert b.rounds == 20
+    assert {r: plan[r]["total"] for r in ("client-1", "client-2", "central", "fedavg")} == dict.fromkeys(
+        ("client-1", "client-2", "central", "fedavg"), 1600)
+    assert plan["fedavg"]["per_party"] == 800 and plan["fedavg"]["rounds"] * 40 * 2 == 1600
+    assert plan["fedavg-per-client"] == {"per_party": 1600, "parties": 2, "total": 3200, "rounds": 40}
+    with pytest.raises(ValueError):
+        X.Budget(1000, 40)  # 1000 / 80 is not a whole number of rounds
+    cmds = X.train_commands(X.data_specs("c.mp4", "cartoon", X.split_frames(132, (4, 4, 2), 10)), b, 7,
+                            Path("out"), ["--crop", "64"], python="py")
+
+    def opt(cmd, name):
+        return [cmd[i + 1] for i, c in enumerate(cmd) if c == name]
+
+    assert opt(cmds["client-1"], "--steps") == ["1600"] and opt(cmds["central"], "--steps") == ["1600"]
+    assert opt(cmds["central"], "--data") == ["c.mp4:cartoon@0:45", "c.mp4:cartoon@55:100"]
+    assert opt(cmds["fedavg"], "--rounds") == ["20"] and opt(cmds["fedavg"], "--local-steps") == ["40"]
+    assert opt(cmds["fedavg-per-client"], "--rounds") == ["40"]
+    assert "--steps" not in cmds["fedavg"]
+    for run, cmd in cmds.items():  # same model/training options and seed for all, each in its own folder
+        assert opt(cmd, "--crop") == ["64"] and opt(cmd, "--seed") == ["7"] and opt(cmd, "--out") == [f"out/{run}"]
+
+
+def test_experiment_goal_checks():
+    """FedAvg is compared with the mean of the two client-only models and with central (15% margin)."""
+    from benchmarks import federated_experiment as X
+
+    def sc(c1, c2, fed, central):
+        d = {"gray": 15.0, "client-1": c1, "client-2": c2, "fedavg": fed, "fedavg-per-client": fed,
+             "central": central}
+        return {k: {"ciede2000": v, "ssim": 0.9} for k, v in d.items()}
+
+    s = X.summarise({0: sc(10.0, 12.0, 11.0, 10.0), 1: sc(10.0, 12.0, 11.6, 10.0)})
+    assert s["rows"]["client-mean"]["ciede2000"] == pytest.approx(11.0)
+    assert s["goals"][0]["no_worse_than_client_mean"] and s["goals"][0]["within_15pct_of_central"]
+    assert not s["goals"][1]["no_worse_than_client_mean"]
+    assert not s["goals"][1]["within_15pct_of_central"]  # 11.6 is 16% above 10.0
+    assert s["goals"]["mean"]["vs_central"] == pytest.approx(0.13)
+    table = X.markdown_table(s, X.Budget(1600, 40))
+    assert "| FedAvg, 20 rounds x 40 steps x 2 clients (1600 steps in total) | 1600 | 11.00 / 11.60 | 11.30 |" in table
+    assert "NOT met" in table
