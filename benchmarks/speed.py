@@ -249,7 +249,10 @@ def run_speed(path: Path, model=None, backends=("auto",), batches=(4,), render_s
                     e2e_rss = peak_rss_mb()
                     e2e_fps = n_e / s_e
                     model_runs.append(model_fps_now())
+                    c_io = time.process_time()
                     n_io2, s_io2 = io_only(path, frames, workdir)
+                    # the warm figure: the first call also paid for imports and codec set-up
+                    io_cpu = (time.process_time() - c_io) / max(n_io2, 1)
                     io_runs = [io_fps, n_io2 / s_io2]
                     io_fps = n_io2 / s_io2  # the "before" figure of the next configuration
                     io_mean, model_mean = float(np.mean(io_runs)), float(np.mean(model_runs))
