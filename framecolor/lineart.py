@@ -22,6 +22,25 @@ Colorization", ACM Transactions on Graphics 37(6) (SIGGRAPH Asia), 2018, as ``..
   (:func:`flow_guide`; the key frame's own line drawing stands in for the painted key's L); the key's
   lightness is carried with its colours (line art has none to keep) and blended into the output's L by the
   hint confidence; the hint map goes to the refinement stage as its hint input instead of to a hint applier.
+  With ``region_fill`` (the default), a fourth: paint-bucket region fill, below.
+
+Region fill.  Line-art colouring tools colour whole regions enclosed by lines: the region-based fill of
+Sýkora, Dingliana and Collins, "LazyBrush: Flexible Painting Tool for Hand-drawn Cartoons" (Computer Graphics
+Forum 28(2), Eurographics 2009), and paint-bucket colourisation, which carries colours from a coloured key to
+the next line frames by matching line-enclosed segments (Dai, Zhou, Li, Li and Loy, "Learning Inclusion
+Matching for Animation Paint Bucket Colorization", CVPR 2024; ``benchmarks/lineart.py`` shows two shots of
+their BasicPBC test data).  Here the carried hints vote per region: optical flow has nothing to follow in the
+flat paper between lines, so the hints are patchy there and the network's guess would fill the holes.  The
+frame's drawing is cut into regions (:func:`line_regions`: ink darker than ``REGION_LINE_L``, gaps of up to 2
+px closed, 4-connected paper components, at the frame's full size); each region whose trusted hints
+(confidence >= ``MASK_THRESHOLD``, away from its edges where it has enough there: :func:`region_colours`) are
+numerous (at least ``REGION_MIN_HINTS`` render pixels and ``REGION_MIN_SHARE`` of the region) and agree (at
+least ``REGION_AGREE_SHARE`` of them within ``REGION_AGREE`` Lab units of their per-channel median) is painted
+whole with that median Lab, lightness included (its L set at full size, so it stops at the lines); other
+regions keep the network's colour.  Lines stay dark (:func:`compose_lightness`); the fill never crosses a line,
+since a region ends at one.  With region fill the previous frame's colours are carried as hints only as far
+as they rested on hints themselves (:meth:`LineArtReferenceColorizer.hint_map`), or a region painted from the
+network's guess in one frame would keep that guess for the rest of the shot.
 
 Inputs at render size: thin lines vanish when a large drawing is shrunk by area averaging, so the line art
 is first eroded (a minimum filter about as wide as the shrink factor) and then shrunk (:func:`shrink_lines`).
@@ -37,7 +56,7 @@ import numpy as np
 
 from . import color
 from .errors import UserError
-from .hints import check_point_hints, paint_points
+from .hints import check_point_hints, consistent_warp, paint_points
 from .reference import ReferenceColorizer
 
 log = logging.getLogger("framecolor")
@@ -48,6 +67,13 @@ INPUT_KINDS = ("auto", "gray", "lineart")
 DETECT_FRAMES = 5  # frames sampled by --input-kind auto
 FLOW_BLUR = 4.0  # px at render size, see flow_guide (0, 1, 2, 4 tried: 4 best on bigbuckbunny and paint bucket)
 MASK_THRESHOLD = 0.5  # hint confidences at or above this are given to the network as hints
+# Region fill (see the module docstring; chosen a priori, not tuned on the benchmark's scored frames):
+REGION_LINE_L = 75.0  # drawing L below this is ink (paper ~100; black ink ~0, coloured construction lines 30-55)
+REGION_CLOSE = 3  # px at full size: a closing of the ink with a 3x3 square bridges gaps of up to 2 px in lines
+REGION_MIN_HINTS = 4  # trusted hint pixels (render size) a region needs at least...
+REGION_MIN_SHARE = 0.25  # ...and at least this share of its render-size pixels
+REGION_AGREE = 10.0  # Lab units (Euclidean): a trusted hint this close to the region's median agrees with it
+REGION_AGREE_SHARE = 0.6  # share of a region's trusted hints that must agree: its colour is flat, not shaded
 
 
 # ------------------------------------------------------------------------------------ encodings
@@ -115,6 +141,99 @@ def compose_lightness(L_model: np.ndarray, L_line: np.ndarray) -> np.ndarray:
     lines keep their darkness and anti-aliasing and the paper takes the model's L."""
     return (np.asarray(L_model, np.float32) * np.clip(np.asarray(L_line, np.float32) / 100.0, 0.0, 1.0)
             ).astype(np.float32)
+
+
+# ------------------------------------------------------------------------------------ region fill
+def line_regions(L_line: np.ndarray, line_L: float = REGION_LINE_L, close: int = REGION_CLOSE) -> np.ndarray:
+    """The regions of a drawing (L units, (H, W)) as int32 labels: 0 on ink (pixels darker than ``line_L``,
+    after a morphological closing with a ``close`` x ``close`` square, which bridges gaps of up to
+    ``close`` - 1 px in the lines), 1..n on the connected components of the paper between the lines.  The
+    components are 4-connected, so that a 1-px line drawn with diagonal steps still separates its two sides."""
+    import cv2
+
+    ink = (np.asarray(L_line, np.float32) < line_L).astype(np.uint8)
+    if close > 1:
+        ink = cv2.morphologyEx(ink, cv2.MORPH_CLOSE, np.ones((close, close), np.uint8))
+    _, labels = cv2.connectedComponents(1 - ink, connectivity=4, ltype=cv2.CV_32S)
+    return labels
+
+
+def sample_labels(labels: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
+    """A label map brought to ``shape`` (h, w) by nearest neighbour: each small pixel takes the label at its
+    centre (so a small pixel whose centre lies on a line is a line pixel, 0)."""
+    H, W = labels.shape
+    h, w = shape
+    if (H, W) == (h, w):
+        return labels
+    ys = np.minimum(((np.arange(h) + 0.5) * (H / h)).astype(np.intp), H - 1)
+    xs = np.minimum(((np.arange(w) + 0.5) * (W / w)).astype(np.intp), W - 1)
+    return labels[ys[:, None], xs[None, :]]
+
+
+def interior(labels: np.ndarray) -> np.ndarray:
+    """Pixels whose 3x3 neighbourhood holds one label only (their own): away from lines and region edges."""
+    import cv2
+
+    f = np.asarray(labels, np.float32)  # exact for labels below 2^24
+    k = np.ones((3, 3), np.uint8)
+    return (cv2.erode(f, k, borderType=cv2.BORDER_REPLICATE) == cv2.dilate(f, k, borderType=cv2.BORDER_REPLICATE))
+
+
+def region_colours(labels: np.ndarray, hint_lab: np.ndarray, mask: np.ndarray, n: int | None = None,
+                   threshold: float = MASK_THRESHOLD, min_hints: int = REGION_MIN_HINTS,
+                   min_share: float = REGION_MIN_SHARE, agree: float = REGION_AGREE,
+                   agree_share: float = REGION_AGREE_SHARE) -> tuple[np.ndarray, np.ndarray]:
+    """Per region (``labels`` (h, w) at the hint map's size, 0 = lines): ``(colour (n, 3) Lab, filled (n,)
+    bool)``.  A region is filled when it holds at least ``min_hints`` trusted hints (``mask`` >=
+    ``threshold``), at least ``min_share`` of its pixels are trusted, and at least ``agree_share`` of its
+    trusted hints lie within ``agree`` Lab units of their per-channel median, which is then its colour.  A
+    region with at least ``min_hints`` trusted :func:`interior` pixels is judged on its interior pixels only."""
+    labels = np.asarray(labels)
+    n = int(labels.max()) + 1 if n is None else n
+    trusted = (np.asarray(mask) >= threshold) & (labels > 0)
+    # Pixels beside a line carry a mix of both sides' colours (the key was shrunk by area averaging, the
+    # line itself is in it): a region with enough trusted pixels away from lines is judged on those alone.
+    inner = interior(labels)
+    use_inner = np.bincount(labels[trusted & inner], minlength=n) >= min_hints
+    pool = inner | ~use_inner[labels]
+    trusted &= pool
+    g = labels[trusted].astype(np.intp)
+    v = np.asarray(hint_lab, np.float32)[trusted]
+    counts = np.bincount(g, minlength=n)
+    area = np.bincount(labels[pool], minlength=n)
+    colours = np.zeros((n, 3), np.float32)
+    agreeing = np.zeros(n)
+    if g.size:
+        has = counts > 0
+        starts = (np.cumsum(counts) - counts)[has]
+        lo, hi = starts + (counts[has] - 1) // 2, starts + counts[has] // 2
+        for c in range(3):  # per-channel median: sort by (region, value), take each region's middle
+            vs = v[np.lexsort((v[:, c], g)), c]
+            colours[has, c] = 0.5 * (vs[lo] + vs[hi])
+        near = np.sqrt(((v - colours[g]) ** 2).sum(-1)) <= agree
+        agreeing = np.bincount(g, weights=near, minlength=n)
+    filled = (counts >= min_hints) & (counts >= min_share * area) & (agreeing >= agree_share * counts)
+    filled[0] = False
+    return colours, filled
+
+
+def fill_regions(lab: np.ndarray, labels: np.ndarray, colours: np.ndarray, filled: np.ndarray) -> np.ndarray:
+    """``lab`` (h, w, 3) with every pixel of a filled region set to its region's colour (``labels`` at lab's
+    size); pixels on a line (label 0) beside filled regions take the mean of their filled 3x3 neighbours, so
+    that upsampling draws no other colour into the regions' edges.  Other pixels are left as they are."""
+    import cv2
+
+    out = np.array(lab, np.float32, copy=True)
+    sel = filled[labels]
+    if not sel.any():
+        return out
+    out[sel] = colours[labels[sel]]
+    w = sel.astype(np.float32)
+    num = cv2.boxFilter(out * w[..., None], -1, (3, 3), normalize=False, borderType=cv2.BORDER_CONSTANT)
+    den = cv2.boxFilter(w, -1, (3, 3), normalize=False, borderType=cv2.BORDER_CONSTANT)
+    fix = (labels == 0) & (den > 0)
+    out[fix] = num[fix] / den[fix][:, None]
+    return out
 
 
 # ------------------------------------------------------------------------------------ models
@@ -228,14 +347,20 @@ class TwoStage:
         return out
 
 
-def _finish(p, lab: np.ndarray) -> np.ndarray:
+def _finish(p, lab: np.ndarray, regions=None) -> np.ndarray:
     """Replace a prepared frame's L (the drawing's) by the output lightness, at full and render size, and
-    return the render-size ab: the pipeline then upsamples ab guided by that L and keeps it as the output's."""
+    return the render-size ab: the pipeline then upsamples ab guided by that L and keeps it as the output's.
+    ``regions``: None, or (full-size labels, colours, filled) of region fill: the filled regions' lightness
+    is set at full size, so it stops exactly at the lines (upsampled, it would spill over them)."""
     from .upsample import resize
 
     H, W = p.L_full.shape
     h, w = p.L_small.shape
     L_model = resize(np.ascontiguousarray(lab[..., 0]), W, H, "linear")
+    if regions is not None and regions[0].shape == (H, W):
+        labels, colours, filled = regions
+        region_L = np.where(filled, colours[:, 0], np.nan).astype(np.float32)[labels]
+        L_model = np.where(np.isnan(region_L), L_model, region_L).astype(np.float32)
     p.L_full = compose_lightness(L_model, p.L_full)
     p.L_small = resize(p.L_full, w, h, "area")
     return np.ascontiguousarray(lab[..., 1:], np.float32)
@@ -247,7 +372,8 @@ class LineArtColorizer:
     output lightness (:func:`compose_lightness`) and returns its ab."""
 
     def __init__(self, draft=None, refine=None, device: str = "auto", backend: str = "auto", batch: int = 4,
-                 render_size: int | None = None, threads: int | None = None):
+                 render_size: int | None = None, threads: int | None = None, region_fill: bool = True):
+        """``region_fill``: used in reference mode only (a key frame; see :class:`LineArtReferenceColorizer`)."""
         from .pipeline import parse_batch
 
         batch = parse_batch(batch)
@@ -257,6 +383,7 @@ class LineArtColorizer:
         if self.render_size < 16:
             raise UserError(f"--render-size must be at least 16 (got {self.render_size})")
         self.finish_device = None  # upsampling runs on the CPU (the L replacement happens there anyway)
+        self.region_fill = bool(region_fill)
 
     def describe(self) -> str:
         return f"{self.stages.describe()}, batch {self.batch}, render size {self.render_size}"
@@ -272,16 +399,34 @@ class LineArtColorizer:
 # ------------------------------------------------------------------------------------ reference mode
 class LineArtReferenceColorizer(ReferenceColorizer):
     """Reference mode for line art (see the module docstring); built by :func:`make_lineart_reference`.
-    ``key_lines``: frame number -> the input's full-size line L at that frame."""
+    ``key_lines``: frame number -> the input's full-size line L at that frame.
 
-    def __init__(self, colorizer: LineArtColorizer, references, points, plan, key_lines, cut_threshold=None):
+    ``region_fill`` (default True): paint each region of the drawing whose carried hints are many and agree
+    with their median Lab, and carry the previous frame's colours only as far as they rest on hints (see the
+    module docstring).  It is the default because it is built for line art that is truly flat-painted, the
+    paint-bucket case (studio cels, the BasicPBC shots): there it turns the patchy hints of the flat paper into
+    whole flat regions (white paper stays white, hair keeps its purple) and keeps the network's guesses out of
+    them.  It is not free on line art extracted from shaded 3-D renders (XDoG of bigbuckbunny: open strokes,
+    one leaked region over most of the frame): the fill itself then changes almost nothing (0.2-0.4% of the
+    frame filled), but the stricter chain costs 1.6% CIEDE2000 (8.43 against 8.30 without region fill; see
+    benchmarks/RESULTS.md, "Line art (issue 9)"); pass ``region_fill=False`` for such material.  Frames
+    without a key (automatic colouring, point hints only) are never region-filled, nor is the key's own
+    frame."""
+
+    def __init__(self, colorizer: LineArtColorizer, references, points, plan, key_lines, cut_threshold=None,
+                 region_fill: bool = True):
         super().__init__(colorizer, None, references, points, plan, cut_threshold, colorizer.render_size,
                          colorizer.batch, texture=0.0)  # no texture term: between lines, line art is all paper
         self.colorizer = colorizer
         self.key_lines = key_lines
+        self.region_fill = bool(region_fill)
+        self.grounded_chain = self.region_fill  # see hint_map
+        self.last_regions: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None  # labels, colours, filled
+        self._grounding: tuple[int, np.ndarray] | None = None  # (index, how far each colour rests on hints)
 
     def describe(self) -> str:
-        return f"line-art reference mode ({self.colorizer.describe()})"
+        fill = ", region fill" if self.region_fill else ""
+        return f"line-art reference mode{fill} ({self.colorizer.describe()})"
 
     def _load_key(self, ref, frame_hw, L_small):
         import cv2
@@ -300,14 +445,17 @@ class LineArtReferenceColorizer(ReferenceColorizer):
             key.L = flow_guide(shrink_lines(lines, L_small.shape))
         return key
 
-    def process(self, index: int, L: np.ndarray, frame_hw) -> np.ndarray:
-        """Lab (h, w, 3) of frame ``index`` (render-size line art ``L``)."""
+    def process(self, index: int, L: np.ndarray, frame_hw, L_full: np.ndarray | None = None) -> np.ndarray:
+        """Lab (h, w, 3) of frame ``index`` (render-size line art ``L``).  ``L_full``: the frame's full-size
+        drawing, where region fill finds its regions (without it, on ``L``); the regions of the last frame
+        filled are left in ``last_regions`` (labels, colours, filled), else None."""
         L = np.asarray(L, np.float32)
+        self.last_regions = None
         if not self._checked:
             check_point_hints([p for ps in self.points.values() for p in ps], frame_hw[1], frame_hw[0])
             self._checked = True
         if self.detector.process(index, L) or self._shot_start is None:
-            self._shot_start, self._key, self._prev = index, None, None
+            self._shot_start, self._key, self._prev, self._grounding = index, None, None, None
             self.shots.append((index, None))
         ref = self._governing_reference(index)
         if ref is not None:
@@ -333,19 +481,53 @@ class LineArtReferenceColorizer(ReferenceColorizer):
         lab = self.colorizer.stages([L], [(hint_ab, mask)])[0]
         if L_hint is not None:
             lab[..., 0] = L_mask * L_hint + (1 - L_mask) * lab[..., 0]
+            grounding = np.clip(mask, 0, 1)
+            if self.region_fill and mask.min() < 1.0:  # (mask all 1: the key's own frame, nothing to fill)
+                labels = line_regions(L if L_full is None else L_full)
+                small = sample_labels(labels, L.shape)
+                hint_lab = np.concatenate([L_hint[..., None], hint_ab], axis=-1)
+                colours, filled = region_colours(small, hint_lab, mask, n=int(labels.max()) + 1)
+                lab = fill_regions(lab, small, colours, filled)
+                self.last_regions = (labels, colours, filled)
+                grounding = np.maximum(grounding, filled[small])
             self._prev = (index, flow_guide(L), lab.copy())
+            self._grounding = (index, grounding.astype(np.float32))
         return lab
 
+    def hint_map(self, index: int, L: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """As :meth:`ReferenceColorizer.hint_map`; with ``grounded_chain`` (on with region fill) the previous
+        frame's colours are trusted only as far as they rested on hints there (its hint confidence, 1 in its
+        filled regions), carried along with them: without it, the network's guesses in a frame without hints
+        become trusted hints of the next frame, and region fill would then paint them over whole regions for
+        the rest of the shot."""
+        key, prev, g = self._key, self._prev, self._grounding
+        if (not self.grounded_chain or key.frame == index or prev is None or g is None or g[0] != prev[0]):
+            return super().hint_map(index, L)
+        ab_k, conf_k = consistent_warp(key.ab, key.L, L, self._dis, self.fb_sigma, self.photo_sigma, self.texture)
+        carried, conf_c = consistent_warp(np.concatenate([prev[2], g[1][..., None]], axis=-1), prev[1], L,
+                                          self._dis, self.fb_sigma, self.photo_sigma)
+        ab_c, conf_c = carried[..., :-1], conf_c * np.clip(carried[..., -1], 0, 1)
+        # the rest as in ReferenceColorizer.hint_map: the key where trusted and (agreeing or the chain untrusted)
+        trusted_k, trusted_c = conf_k >= self.key_confidence, conf_c >= self.key_confidence
+        agree = np.sqrt(((ab_k - ab_c) ** 2).sum(-1)) <= self.agreement
+        use_key = trusted_k & (agree | ~trusted_c)
+        return (np.where(use_key[..., None], ab_k, ab_c).astype(np.float32),
+                np.where(use_key, conf_k, conf_c).astype(np.float32))
+
     def predict_frames(self, prepared: list) -> list[np.ndarray]:
-        return [_finish(p, self.process(p.frame.index, self.colorizer.lines_of(p), p.L_full.shape))
-                for p in prepared]
+        out = []
+        for p in prepared:
+            lab = self.process(p.frame.index, self.colorizer.lines_of(p), p.L_full.shape, L_full=p.L_full)
+            out.append(_finish(p, lab, self.last_regions))
+        return out
 
 
 def make_lineart_reference(frames_again, colorizer: LineArtColorizer, references: list, points: list,
-                           cut_threshold: float | None = None):
+                           cut_threshold: float | None = None, region_fill: bool | None = None):
     """Reference mode for line art: a first pass (:func:`framecolor.reference.scan`) finds shots and places
     bare keys, and keeps the input's line drawing at each key's frame (the flow's anchor); then the
-    colouriser is built.  ``frames_again()`` gives a fresh iterator of frames (objects with index, image)."""
+    colouriser is built.  ``frames_again()`` gives a fresh iterator of frames (objects with index, image).
+    ``region_fill``: None takes the colouriser's setting (:class:`LineArtColorizer`, default True)."""
     from .reference import scan, validate
 
     pinned = {r.frame for r in references if r.frame is not None}
@@ -370,7 +552,9 @@ def make_lineart_reference(frames_again, colorizer: LineArtColorizer, references
     keyed = sorted({plan.shot_of(max(r.frame, plan.first))[0] for r in references})
     log.info("line-art reference mode: %d shot(s) starting at frames %s; keys for %s", len(plan.cuts) + 1,
              plan.shot_starts()[:50], keyed[:50])
-    return LineArtReferenceColorizer(colorizer, references, points, plan, key_lines, cut_threshold)
+    if region_fill is None:
+        region_fill = getattr(colorizer, "region_fill", True)
+    return LineArtReferenceColorizer(colorizer, references, points, plan, key_lines, cut_threshold, region_fill)
 
 
 # ------------------------------------------------------------------------------------ input kind

@@ -212,3 +212,99 @@ def test_refine_samples_carry_real_drafts_when_a_draft_model_is_given():
     assert x.shape == (2, 7, 48, 48) and y.shape == (2, 3, 48, 48)
     with torch.no_grad():
         assert torch.allclose(x[:, 1:4], model(x[:, :1]))
+
+
+# ------------------------------------------------------------------------------------ region fill
+PAINT = {"circle": (200, 60, 60), "rect": (60, 120, 200), "inner": (240, 200, 40)}  # flat paint of each shape
+
+
+def shapes(dx: int, painted: bool, size=(192, 128)):
+    """(RGB drawing, {region name: full-size mask}): a circle, a rectangle and a circle inside the rectangle,
+    black outlines on white paper, shifted right by ``dx``; ``painted``: each shape filled with its PAINT
+    colour (the key), the paper left white."""
+    w, h = size
+    img = np.full((h, w, 3), 255, np.uint8)
+    draws = {"circle": lambda im, c, t, aa: cv2.circle(im, (48 + dx, 64), 34, c, t, aa),
+             "rect": lambda im, c, t, aa: cv2.rectangle(im, (100 + dx, 20), (176 + dx, 108), c, t, aa),
+             "inner": lambda im, c, t, aa: cv2.circle(im, (138 + dx, 64), 18, c, t, aa)}
+    regions = {}
+    for name, draw in draws.items():
+        m = np.zeros((h, w), np.uint8)
+        draw(m, 1, -1, cv2.LINE_8)
+        regions[name] = m.astype(bool)
+        if painted:
+            draw(img, PAINT[name], -1, cv2.LINE_8)
+    for name, draw in draws.items():
+        draw(img, (0, 0, 0), 2, cv2.LINE_AA)
+    regions["rect"] &= ~regions["inner"]
+    regions["paper"] = ~(regions["circle"] | regions["rect"] | regions["inner"])
+    return img, regions
+
+
+def test_region_fill_paints_each_shape_with_its_key_colour(tmp_path, stage_models):
+    """Paint bucket: a key with flat-painted shapes, then the same drawing shifted 3 and 6 px.  With region fill
+    (the default), every pixel 2 px or more inside each shape is within CIEDE2000 3 of the shape's key colour
+    (so no colour crossed a line, the inner circle included), and the paper stays white (L > 95), whatever the
+    untrained networks guess (without region fill the paper takes their gray: L down to ~54)."""
+    from benchmarks.metrics import ciede2000_map
+
+    draft, refine = stage_models
+    src = folder_of(tmp_path / "in", [shapes(dx, False)[0] for dx in (0, 3, 6)])
+    cv2.imwrite(str(tmp_path / "key.png"), cv2.cvtColor(shapes(0, True)[0], cv2.COLOR_RGB2BGR))
+    colorizer = LineArtColorizer(draft, refine, device="cpu")
+    assert colorizer.region_fill  # the default
+    out = run(src, tmp_path / "out", RunOptions(input_kind="lineart", draft_model=draft, refine_model=refine,
+                                                device="cpu", quiet=True, references=[f"0={tmp_path / 'key.png'}"]),
+              colorizer=colorizer)
+    for k, dx in ((1, 3), (2, 6)):
+        rgb = read(out / f"{k:04d}.png")
+        truth, regions = shapes(dx, True)
+        L_drawing = color.luminance(shapes(dx, False)[0])
+        d = ciede2000_map(rgb, truth)
+        for name, mask in regions.items():  # 2 px in from the shape's edge, clear of the lines' anti-aliasing
+            inside = cv2.erode(mask.astype(np.uint8), np.ones((5, 5), np.uint8)).astype(bool) & (L_drawing > 99)
+            assert inside.sum() > 300
+            assert d[inside].max() < 3.0, (k, name, float(d[inside].max()))
+            if name == "paper":
+                assert color.luminance(rgb)[inside].min() > 95.0
+        lines = L_drawing < LINE_L
+        assert color.luminance(rgb)[lines].max() < LINE_L + 1.0  # the lines stay dark
+
+
+def test_line_regions_closes_small_gaps_and_keeps_diagonal_lines_closed():
+    """line_regions: a 1-px diagonal line (8-connected steps) splits the paper in two; a 2-px gap in a line is
+    bridged by the closing, a 6-px gap is not (one region)."""
+    from framecolor.lineart import line_regions
+
+    L = np.full((40, 40), 100.0, np.float32)
+    for i in range(40):
+        L[i, i] = 0.0  # diagonal, one pixel per row
+    labels = line_regions(L)
+    assert labels[0, 39] != labels[39, 0] and labels[0, 39] > 0 and labels[39, 0] > 0
+    for gap, regions in ((2, 2), (6, 1)):
+        L = np.full((40, 40), 100.0, np.float32)
+        L[:, 20] = 0.0
+        L[10:10 + gap, 20] = 100.0
+        labels = line_regions(L)
+        assert len(np.unique(labels[labels > 0])) == regions, gap
+
+
+def test_region_colours_needs_enough_agreeing_hints():
+    """region_colours: a region with many agreeing trusted hints is filled with their median (an outlier
+    ignored); one with hints split between two colours, or with too few trusted hints, is not."""
+    from framecolor.lineart import region_colours
+
+    labels = np.zeros((20, 60), np.int32)
+    labels[:, :19], labels[:, 20:39], labels[:, 40:] = 1, 2, 3
+    lab = np.zeros((20, 60, 3), np.float32)
+    lab[:, :20] = (60, 40, -20)
+    lab[3, 3] = (10, -80, 80)  # an outlier
+    lab[:, 20:40] = (50, 0, 0)
+    lab[:10, 20:40] = (80, 30, 30)  # two colours, half and half
+    lab[:, 40:] = (70, 10, 10)
+    mask = np.ones((20, 60), np.float32)
+    mask[:, 40:] = 0.0
+    mask[:2, 40:42] = 1.0  # 4 trusted hints in 400 pixels
+    colours, filled = region_colours(labels, lab, mask)
+    assert filled.tolist() == [False, True, False, False]
+    np.testing.assert_allclose(colours[1], (60, 40, -20))
