@@ -48,6 +48,7 @@ is first eroded (a minimum filter about as wide as the shrink factor) and then s
 
 from __future__ import annotations
 
+import itertools
 import logging
 import os
 from pathlib import Path
@@ -574,21 +575,10 @@ def sample_frames(inp: Path, kind: str, n: int = DETECT_FRAMES, start=None, end=
         reader = FrameFolderReader(inp, start=start, end=end)
         selected = reader.selected()
         step = max(1, len(selected) // n)
-        reader = FrameFolderReader(inp, start=start, end=end, every=step)
-        frames = []
-        for f in reader:
-            frames.append(f.image)
-            if len(frames) >= n:
-                break
-        return frames
+        return [f.image for f in itertools.islice(FrameFolderReader(inp, start=start, end=end, every=step), n)]
     reader = VideoReader(inp, start=start, end=end, every=12, luma_only=True)
     try:
-        frames = []
-        for f in reader:
-            frames.append(f.image)
-            if len(frames) >= n:
-                break
-        return frames
+        return [f.image for f in itertools.islice(reader, n)]
     finally:
         reader.close()
 

@@ -592,49 +592,49 @@ def _lineart_colorizer(inp: Path, kind: str, start, end, options: RunOptions, co
     log.info("%s: %s", inp.name, colorizer.describe())
     if not (options.references or options.hints is not None):
         return colorizer
-    from .hints import Reference, parse_references
     from .lineart import make_lineart_reference
-    from .media import FrameFolderReader, VideoReader
+
+    again = _reader_again(inp, kind, start, end, options.every)
+    return make_lineart_reference(again, colorizer, _references(options), _point_hints(options.hints),
+                                  options.cut_threshold)
+
+
+def _references(options: RunOptions) -> list:
+    """--reference values (text) parsed, plus Reference objects given through the Python API."""
+    from .hints import Reference, parse_references
 
     texts = [r for r in options.references if not isinstance(r, Reference)]
-    refs = parse_references(texts) + [r for r in options.references if isinstance(r, Reference)]
+    return parse_references(texts) + [r for r in options.references if isinstance(r, Reference)]
+
+
+def _reader_again(inp: Path, kind: str, start, end, every: int):
+    """A function giving a fresh iterator over the same frames each call (the first pass of reference mode).
+    Video is read as the main pass reads it (luminance only), so both passes find the same cuts."""
+    from .media import FrameFolderReader, VideoReader
 
     def again():
         if kind == "video":
-            reader = VideoReader(inp, start=start, end=end, every=options.every, luma_only=True)
+            reader = VideoReader(inp, start=start, end=end, every=every, luma_only=True)
             try:
                 yield from reader
             finally:
                 reader.close()
         else:
-            yield from FrameFolderReader(inp, start=start, end=end, every=options.every)
+            yield from FrameFolderReader(inp, start=start, end=end, every=every)
 
-    return make_lineart_reference(again, colorizer, refs, _point_hints(options.hints), options.cut_threshold)
+    return again
 
 
 def _file_reference_colorizer(inp: Path, kind: str, start, end, options: RunOptions, colorizer: Colorizer):
     """Reference mode for one input file or folder: a first pass over its frames (same range) finds the shots
     and places bare references; then the stateful reference colouriser replaces the automatic one."""
-    from .hints import Reference, make_applier, parse_references
-    from .media import FrameFolderReader, VideoReader
+    from .hints import make_applier
     from .reference import make_reference_colorizer
 
-    texts = [r for r in options.references if not isinstance(r, Reference)]
-    refs = parse_references(texts) + [r for r in options.references if isinstance(r, Reference)]
+    refs = _references(options)
     points = _point_hints(options.hints)
     applier = make_applier(options.hint_model, device=options.device, backend=options.backend)
     log.info("%s: %s", inp.name, applier.describe())
-
-    def again():
-        if kind == "video":
-            # read as the main pass reads (luminance only), so both passes find the same cuts
-            reader = VideoReader(inp, start=start, end=end, every=options.every, luma_only=True)
-            try:
-                yield from reader
-            finally:
-                reader.close()
-        else:
-            yield from FrameFolderReader(inp, start=start, end=end, every=options.every)
-
+    again = _reader_again(inp, kind, start, end, options.every)
     return make_reference_colorizer(again, colorizer, applier, refs, points, colorizer.render_size,
                                     options.cut_threshold, colorizer.batch)
