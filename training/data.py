@@ -316,6 +316,16 @@ def random_crop(rgb: np.ndarray, crop: int, rng: np.random.Generator, flip: bool
     return out
 
 
+def stack_samples(items: list[tuple[np.ndarray, np.ndarray, str | None]]):
+    """(input, target, domain) samples -> (inputs, targets) as batched float32 torch tensors, and the domains:
+    the batch form every training data set (plain, hints, line art) hands to the training loop."""
+    import torch
+
+    x = torch.from_numpy(np.stack([i[0] for i in items]))
+    y = torch.from_numpy(np.stack([i[1] for i in items]))
+    return x, y, [i[2] for i in items]
+
+
 class PairDataset:
     """Random (L, ab) training pairs drawn from several sources by weight.
 
@@ -348,12 +358,7 @@ class PairDataset:
 
     def batch(self, rng: np.random.Generator, size: int):
         """(L (B,1,C,C), ab (B,2,C,C)) float32 torch tensors and the list of domains."""
-        import torch
-
-        items = [self.sample(rng) for _ in range(size)]
-        L = torch.from_numpy(np.stack([i[0] for i in items]))
-        ab = torch.from_numpy(np.stack([i[1] for i in items]))
-        return L, ab, [i[2] for i in items]
+        return stack_samples([self.sample(rng) for _ in range(size)])
 
     def describe(self) -> list[str]:
         out = []

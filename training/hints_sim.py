@@ -27,7 +27,7 @@ import numpy as np
 from framecolor import color
 from framecolor.hints import consistent_warp, hint_input
 
-from .data import PairDataset, random_crop
+from .data import PairDataset, random_crop, stack_samples
 
 P_NONE, P_POINTS = 0.05, 0.40  # the rest: propagated
 GEOMETRIC_P = 1 / 10
@@ -189,12 +189,7 @@ class HintPairDataset:
         return x, np.ascontiguousarray(target, np.float32), source.domain
 
     def batch(self, rng: np.random.Generator, size: int):
-        import torch
-
-        items = [self.sample(rng) for _ in range(size)]
-        x = torch.from_numpy(np.stack([i[0] for i in items]))
-        ab = torch.from_numpy(np.stack([i[1] for i in items]))
-        return x, ab, [i[2] for i in items]
+        return stack_samples([self.sample(rng) for _ in range(size)])
 
     def describe(self) -> list[str]:
         return [f"{d} + simulated hints" for d in self.base.describe()]

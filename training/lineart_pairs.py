@@ -33,7 +33,7 @@ import numpy as np
 from framecolor import color
 from framecolor.lineart import lab_to_net, line_input, refine_input
 
-from .data import PairDataset, random_crop
+from .data import PairDataset, random_crop, stack_samples
 from .draft_errors import simulate_draft
 from .lineart import highpass_lines, xdog
 
@@ -77,12 +77,7 @@ class DraftPairDataset:
         return x, lab_to_net(color.rgb_to_lab(rgb)), source.domain
 
     def batch(self, rng: np.random.Generator, size: int):
-        import torch
-
-        items = [self.sample(rng) for _ in range(size)]
-        x = torch.from_numpy(np.stack([i[0] for i in items]))
-        y = torch.from_numpy(np.stack([i[1] for i in items]))
-        return x, y, [i[2] for i in items]
+        return stack_samples([self.sample(rng) for _ in range(size)])
 
     def describe(self) -> list[str]:
         return [f"{d} -> line art" for d in self.base.describe()]
