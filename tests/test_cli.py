@@ -158,9 +158,12 @@ def test_no_default_model_message_or_default_used(clip):
 def test_ctrl_c_removes_temporary_files_and_exits_130(tmp_path, tiny_model_path):
     src = make_shapes_clip(tmp_path / "long.mkv", frames=400, size=(160, 120), audio=True)
     env = dict(os.environ, PYTHONUNBUFFERED="1")
+    # A shell that runs the test suite in the background leaves SIGINT ignored, and Python then installs no
+    # KeyboardInterrupt handler: give the child the default disposition, as a terminal's Ctrl-C finds it.
     proc = subprocess.Popen([sys.executable, "-m", "framecolor.cli", "--quiet", "run", str(src), "--model",
                              str(tiny_model_path), "--batch", "1"], stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, env=env, text=True)
+                            stderr=subprocess.PIPE, env=env, text=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     deadline = time.time() + 60
     while time.time() < deadline and not [p for p in tmp_path.iterdir() if "tmp" in p.name]:
         time.sleep(0.05)
