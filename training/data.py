@@ -349,9 +349,13 @@ class PairDataset:
             raise UserError(f"crop {crop} is larger than the frames' short side {short_side}")
         return cls([load_source(s, short_side, max_cache_bytes) for s in specs], crop, flip)
 
+    def pick_source(self, rng: np.random.Generator) -> FrameSource:
+        """One source, drawn by weight."""
+        return self.sources[int(rng.choice(len(self.sources), p=self.probabilities))]
+
     def sample(self, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, str | None]:
         """One pair: L (1, crop, crop), ab (2, crop, crop), domain."""
-        source = self.sources[int(rng.choice(len(self.sources), p=self.probabilities))]
+        source = self.pick_source(rng)
         rgb = random_crop(source.draw(rng, self.crop), self.crop, rng, self.flip)
         L, ab = rgb_to_pair(rgb)
         return L, ab, source.domain
@@ -366,6 +370,30 @@ class PairDataset:
             n = "unlimited" if s.unlimited else f"{len(s)} frames"
             out.append(f"{s.spec.text} ({s.domain or 'untagged'}, {n})")
         return out
+
+
+class DerivedPairDataset:
+    """Samples built from a :class:`PairDataset`'s frames (hint maps, line art...): the same sources, weights,
+    crop and flip, and the same ``batch(rng, size)`` form, so the training loop takes any of them.
+    Subclasses define ``sample(rng)`` -> (input, target, domain) and the suffix ``describe`` adds."""
+
+    describe_suffix = ""
+
+    def __init__(self, base: PairDataset):
+        self.base = base
+        self.sources = base.sources
+        self.crop = base.crop
+        self.flip = base.flip
+        self.probabilities = base.probabilities
+
+    def pick_source(self, rng: np.random.Generator) -> FrameSource:
+        return self.base.pick_source(rng)
+
+    def batch(self, rng: np.random.Generator, size: int):
+        return stack_samples([self.sample(rng) for _ in range(size)])
+
+    def describe(self) -> list[str]:
+        return [f"{d}{self.describe_suffix}" for d in self.base.describe()]
 
 
 def time_split(n_frames: int, parts: Sequence[float] = (0.8, 0.2), gap: int = 20) -> list[range]:

@@ -27,7 +27,7 @@ import numpy as np
 from framecolor import color
 from framecolor.hints import consistent_warp, hint_input
 
-from .data import PairDataset, random_crop, stack_samples
+from .data import DerivedPairDataset, random_crop
 
 P_NONE, P_POINTS = 0.05, 0.40  # the rest: propagated
 GEOMETRIC_P = 1 / 10
@@ -132,7 +132,7 @@ def _lab(rgb: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return np.ascontiguousarray(lab[..., 0]), np.ascontiguousarray(lab[..., 1:])
 
 
-class HintPairDataset:
+class HintPairDataset(DerivedPairDataset):
     """Training samples for the hint-conditioned generator: ``batch`` returns (input (B, 4, C, C), target ab
     (B, 2, C, C), domains), the same form as :meth:`PairDataset.batch` with L replaced by the 4-channel input
     (the training loop gives the discriminator and the losses channel 0, L).
@@ -142,12 +142,7 @@ class HintPairDataset:
     later (its layers move); for stills, none (an affine warp stands in).
     """
 
-    def __init__(self, base: PairDataset):
-        self.base = base
-        self.sources = base.sources
-        self.crop = base.crop
-        self.flip = base.flip
-        self.probabilities = base.probabilities
+    describe_suffix = " + simulated hints"
 
     def _pair(self, source, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray | None]:
         """A frame and (maybe) a neighbour, both RGB with short side >= crop."""
@@ -173,7 +168,7 @@ class HintPairDataset:
         return frame, other
 
     def sample(self, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, str | None]:
-        source = self.sources[int(rng.choice(len(self.sources), p=self.probabilities))]
+        source = self.pick_source(rng)
         frame, other = self._pair(source, rng)
         if other is not None:
             # one crop window and flip for both frames: the neighbour is the same view, moved
@@ -188,8 +183,3 @@ class HintPairDataset:
         target = np.clip(color.normalize_ab(ab), -1, 1).transpose(2, 0, 1)
         return x, np.ascontiguousarray(target, np.float32), source.domain
 
-    def batch(self, rng: np.random.Generator, size: int):
-        return stack_samples([self.sample(rng) for _ in range(size)])
-
-    def describe(self) -> list[str]:
-        return [f"{d} + simulated hints" for d in self.base.describe()]

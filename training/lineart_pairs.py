@@ -33,7 +33,7 @@ import numpy as np
 from framecolor import color
 from framecolor.lineart import lab_to_net, line_input, refine_input
 
-from .data import PairDataset, random_crop, stack_samples
+from .data import DerivedPairDataset, PairDataset, random_crop
 from .draft_errors import simulate_draft
 from .lineart import highpass_lines, xdog
 
@@ -53,21 +53,15 @@ def _lines_L(lines: np.ndarray) -> np.ndarray:
     return color.luminance(lines)  # uint8 gray -> CIE L (H, W)
 
 
-class DraftPairDataset:
+class DraftPairDataset(DerivedPairDataset):
     """(line art (B, 1, C, C), true Lab (B, 3, C, C), domains): samples for the drafting stage.  Same
     interface as :class:`training.data.PairDataset` (``batch(rng, size)``), so the training loop is unchanged."""
 
     in_channels = 1
-
-    def __init__(self, base: PairDataset):
-        self.base = base
-        self.sources = base.sources
-        self.crop = base.crop
-        self.flip = base.flip
-        self.probabilities = base.probabilities
+    describe_suffix = " -> line art"
 
     def _draw(self, rng: np.random.Generator, side: int):
-        source = self.sources[int(rng.choice(len(self.sources), p=self.probabilities))]
+        source = self.pick_source(rng)
         return source, source.draw(rng, side)
 
     def sample(self, rng: np.random.Generator):
@@ -76,11 +70,6 @@ class DraftPairDataset:
         x = line_input(_lines_L(random_lines(rgb, rng)))[None]
         return x, lab_to_net(color.rgb_to_lab(rgb)), source.domain
 
-    def batch(self, rng: np.random.Generator, size: int):
-        return stack_samples([self.sample(rng) for _ in range(size)])
-
-    def describe(self) -> list[str]:
-        return [f"{d} -> line art" for d in self.base.describe()]
 
 
 class RefinePairDataset(DraftPairDataset):
