@@ -57,7 +57,7 @@ import numpy as np
 
 from . import color
 from .errors import UserError
-from .hints import check_point_hints, consistent_warp, paint_points
+from .hints import consistent_warp, paint_points
 from .reference import ReferenceColorizer
 
 log = logging.getLogger("framecolor")
@@ -446,24 +446,17 @@ class LineArtReferenceColorizer(ReferenceColorizer):
             key.L = flow_guide(shrink_lines(lines, L_small.shape))
         return key
 
+    def _start_shot(self, index: int) -> None:
+        super()._start_shot(index)
+        self._grounding = None
+
     def process(self, index: int, L: np.ndarray, frame_hw, L_full: np.ndarray | None = None) -> np.ndarray:
         """Lab (h, w, 3) of frame ``index`` (render-size line art ``L``).  ``L_full``: the frame's full-size
         drawing, where region fill finds its regions (without it, on ``L``); the regions of the last frame
         filled are left in ``last_regions`` (labels, colours, filled), else None."""
         L = np.asarray(L, np.float32)
         self.last_regions = None
-        if not self._checked:
-            check_point_hints([p for ps in self.points.values() for p in ps], frame_hw[1], frame_hw[0])
-            self._checked = True
-        if self.detector.process(index, L) or self._shot_start is None:
-            self._shot_start, self._key, self._prev, self._grounding = index, None, None, None
-            self.shots.append((index, None))
-        ref = self._governing_reference(index)
-        if ref is not None:
-            self._key = self._load_key(ref, frame_hw, L)
-            if self.shots[-1][1] is None:
-                self.shots[-1] = (self._shot_start, ref.name)
-        points = self.points.get(index, [])
+        points = self._enter_frame(index, L, frame_hw)
         L_hint = None
         if self._key is not None:
             # carried Lab (h, w, 3) of the key and the previous frame, flow on the blurred drawings

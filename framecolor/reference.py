@@ -240,23 +240,32 @@ class ReferenceColorizer:
         L, ab = reference_lab(ref.load(), frame_hw, L_small.shape, ref.name)
         return _Key(ref.frame, L, ab, ref.name)
 
-    def process(self, index: int, L: np.ndarray, frame_hw: tuple[int, int]) -> np.ndarray | None:
-        """ab (h, w, 2) of frame ``index`` from its hints, or None when its shot has no key (automatic)."""
-        L = np.asarray(L, np.float32)
+    def _start_shot(self, index: int) -> None:
+        """Forget the previous shot's key and history: a new shot starts at ``index``."""
+        self._shot_start = index
+        self._key = None
+        self._prev = None
+        self.shots.append((index, None))
+
+    def _enter_frame(self, index: int, L: np.ndarray, frame_hw: tuple[int, int]) -> list[PointHint]:
+        """Per-frame bookkeeping shared by every reference colouriser: validate the point hints once, start a
+        shot at a cut, load the governing key; returns the frame's point hints."""
         if not self._checked:
             check_point_hints([p for ps in self.points.values() for p in ps], frame_hw[1], frame_hw[0])
             self._checked = True
         if self.detector.process(index, L) or self._shot_start is None:
-            self._shot_start = index
-            self._key = None
-            self._prev = None
-            self.shots.append((index, None))
+            self._start_shot(index)
         ref = self._governing_reference(index)
         if ref is not None:
             self._key = self._load_key(ref, frame_hw, L)
             if self.shots[-1][1] is None:
                 self.shots[-1] = (self._shot_start, ref.name)
-        points = self.points.get(index, [])
+        return self.points.get(index, [])
+
+    def process(self, index: int, L: np.ndarray, frame_hw: tuple[int, int]) -> np.ndarray | None:
+        """ab (h, w, 2) of frame ``index`` from its hints, or None when its shot has no key (automatic)."""
+        L = np.asarray(L, np.float32)
+        points = self._enter_frame(index, L, frame_hw)
         if self._key is None:
             if not points:
                 self._prev = None
