@@ -126,10 +126,7 @@ def speed(input_path, model, backends, batches, render_sizes, device, frames, ya
                          temporals=tuple(temporals) or (None,))
     result["meta"]["seconds"] = time.perf_counter() - t0
     click.echo(S.table(result))
-    json_path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = json_path.with_name(f".{json_path.name}.part")
-    tmp.write_text(json.dumps(result, indent=2))
-    os.replace(tmp, json_path)
+    _write_json(json_path, result)
     click.echo(f"wrote {json_path} ({result['meta']['seconds']:.1f} s)")
 
 

@@ -67,9 +67,8 @@ def find_keys(spec: DataSpec, keys: list[int] | None = None) -> dict[int, np.nda
     wanted = set(keys or [])
     found: dict[int, np.ndarray] = {}
     for i, rgb in source:
-        first = not found and not detector.cuts and i == spec.start
         cut = detector.process(i, color.luminance(rgb)) if keys is None else False
-        if first or cut or i in wanted:
+        if i == spec.start or cut or i in wanted:
             found[i] = rgb.copy()
     if not found:
         raise UserError(f"--data {spec.text!r}: no frames in the selected range")
