@@ -187,8 +187,14 @@ def run(ctx, inputs, output, model, batch, render_size, device, backend, tempora
         if result.failures:
             raise JobsFailed(result.failures, len(inputs))
         return
-    colorizer = Colorizer(model, device=device, backend=backend, batch=batch, render_size=render_size)
-    log.info("%s", colorizer.describe())
+    if input_kind == "lineart":  # the grayscale model would never be used: load the line-art stages once
+        from .lineart import LineArtColorizer
+
+        colorizer = LineArtColorizer(draft_model, refine_model, device=device, backend=backend, batch=batch,
+                                     render_size=render_size)
+    else:
+        colorizer = Colorizer(model, device=device, backend=backend, batch=batch, render_size=render_size)
+        log.info("%s", colorizer.describe())
     for inp, out in zip(inputs, outputs):
         if len(inputs) > 1 or output is None:
             out.parent.mkdir(parents=True, exist_ok=True)
