@@ -5,7 +5,7 @@ import pytest
 
 from framecolor.color import lab_to_rgb
 from framecolor.errors import UserError
-from training.data import PairDataset, load_source, parse_spec, rgb_to_pair, time_split
+from training.data import PairDataset, load_source, parse_spec, rgb_to_pair, rotate_hue, time_split
 
 
 def _write_video(path, n=12, size=(48, 64)):
@@ -127,6 +127,40 @@ def test_batches_reproducible_from_rng_and_mix_domains():
     assert not (L1 == L3).all()
     _, _, doms = data.batch(np.random.default_rng(0), 40)
     assert set(doms) == {"cartoon", "live-action"}
+
+
+def test_rotate_hue_keeps_chroma_and_turns_by_the_angle():
+    rng = np.random.default_rng(0)
+    ab = rng.uniform(-0.6, 0.6, (2, 8, 8)).astype(np.float32)
+    out = rotate_hue(ab, np.pi / 2)
+    assert np.allclose(np.hypot(*out), np.hypot(*ab), atol=1e-6)  # chroma kept
+    assert np.allclose(out[0], -ab[1], atol=1e-6) and np.allclose(out[1], ab[0], atol=1e-6)  # a quarter turn
+    assert np.allclose(rotate_hue(ab, 2 * np.pi), ab, atol=1e-6)
+
+
+def test_hue_jitter_changes_only_the_targets_of_its_domain():
+    """With jitter the inputs (L) are untouched, live-action targets keep their chroma but change hue, cartoon
+    targets are untouched; without it (the default) the sample sequence is the one runs had before."""
+    plain = PairDataset.from_specs(["synthetic", "skimage"], crop=32, short_side=64)
+    jitter = PairDataset.from_specs(["synthetic", "skimage"], crop=32, short_side=64, hue_jitter=1.0)
+    L0, ab0, d0 = plain.batch(np.random.default_rng(3), 12)
+    L1, ab1, d1 = jitter.batch(np.random.default_rng(3), 12)
+    assert d0[0] == d1[0] and (L0[0] == L1[0]).all()
+    live = 0
+    for i in range(12):
+        if d1[i] != d0[i]:
+            break  # the jitter's extra draws shift the sequence after the first jittered sample
+        assert (L0[i] == L1[i]).all()
+        if d1[i] == "cartoon":
+            assert (ab0[i] == ab1[i]).all()
+        else:
+            live += 1
+            c0, c1 = np.hypot(*ab0[i].numpy()), np.hypot(*ab1[i].numpy())
+            colourful = c0 > 0.05
+            assert np.allclose(c0[colourful], c1[colourful], atol=0.02)  # clipping aside, chroma kept
+            assert not np.allclose(ab0[i].numpy(), ab1[i].numpy(), atol=0.01)
+            break
+    assert live == 1
 
 
 def test_crop_larger_than_short_side_is_user_error():

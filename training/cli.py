@@ -61,6 +61,11 @@ import click
                    "for a share of the samples (--real-draft-share).")
 @click.option("--real-draft-share", type=click.FloatRange(0, 1), default=0.5, show_default=True,
               help="With --draft-model: share of samples drafted by that model (the rest: simulated mistakes).")
+@click.option("--hue-jitter", type=click.FloatRange(0, 1), default=0.0, show_default=True,
+              help="Probability of rotating a training sample's target hue by a random angle (colour augmentation: "
+                   "teaches that colours the grey level does not determine stay neutral); see --hue-jitter-domain.")
+@click.option("--hue-jitter-domain", type=click.Choice(["live-action", "cartoon", "all"]), default="live-action",
+              show_default=True, help="Which --data domain --hue-jitter applies to.")
 @click.option("--federated", is_flag=True,
               help="Federated averaging (FedAvg on Flower) over the --client data sets, simulated on this machine: "
                    "only generator weights and sample counts travel; see docs/federated.md (extra: federated).")
@@ -72,8 +77,8 @@ import click
 @click.pass_context
 def train(ctx, data, out, arch, base_channels, depth, width, steps, warmup_steps, batch, crop, short_side, lr,
           beta1, beta2, l1_weight, gan_loss, gan_weight, ciede_weight, d_channels, d_layers, spectral_norm, seed,
-          checkpoint_every, resume, device, threads, hints, lineart, draft_model, real_draft_share, federated,
-          clients, rounds, local_steps):
+          checkpoint_every, resume, device, threads, hints, lineart, draft_model, real_draft_share, hue_jitter,
+          hue_jitter_domain, federated, clients, rounds, local_steps):
     """Train a generator (L1 warm-up, then conditional GAN against a PatchGAN) and write checkpoints to OUT."""
     from framecolor.errors import UserError
 
@@ -102,7 +107,8 @@ def train(ctx, data, out, arch, base_channels, depth, width, steps, warmup_steps
         d_channels=d_channels, d_layers=d_layers, spectral_norm=spectral_norm, seed=seed,
         checkpoint_every=checkpoint_every, resume=resume, device=device, threads=threads, progress=not quiet,
         hints=hints, lineart=lineart, draft_model=str(draft_model) if draft_model is not None else None,
-        real_draft_share=real_draft_share,
+        real_draft_share=real_draft_share, hue_jitter=hue_jitter,
+        hue_jitter_domain=None if hue_jitter_domain == "all" else hue_jitter_domain,
     )
     if federated:
         from .federated import FederatedOptions, simulate

@@ -306,6 +306,19 @@ def rgb_to_pair(rgb: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return np.ascontiguousarray(L, np.float32), np.ascontiguousarray(ab, np.float32)
 
 
+def rotate_hue(ab: np.ndarray, angle: float) -> np.ndarray:
+    """Rotate the target's hue by ``angle`` radians in the ab plane (chroma and L unchanged; clipped to [-1, 1]).
+
+    Colour augmentation of the target only: for a material whose grey level does not tell its hue (paving,
+    walls, clothes), hue-rotated copies make the L1-optimal answer (the per-pixel median) move towards
+    neutral, while colours the grey level does pin down (sky, skin, foliage in the unrotated samples) stay.
+    """
+    c, s = np.cos(angle), np.sin(angle)
+    a, b = ab[0], ab[1]
+    out = np.stack([c * a - s * b, s * a + c * b])
+    return np.ascontiguousarray(np.clip(out, -1, 1), np.float32)
+
+
 def random_crop(rgb: np.ndarray, crop: int, rng: np.random.Generator, flip: bool = True) -> np.ndarray:
     h, w = rgb.shape[:2]
     y = int(rng.integers(h - crop + 1))
@@ -333,21 +346,26 @@ class PairDataset:
     checkpoint), so a run is reproducible and resumable without epoch bookkeeping.
     """
 
-    def __init__(self, sources: Sequence[FrameSource], crop: int = 256, flip: bool = True):
+    def __init__(self, sources: Sequence[FrameSource], crop: int = 256, flip: bool = True,
+                 hue_jitter: float = 0.0, hue_jitter_domain: str | None = "live-action"):
         if not sources:
             raise UserError("no training data: give at least one --data spec")
         self.sources = list(sources)
         self.crop = int(crop)
         self.flip = flip
+        self.hue_jitter = float(hue_jitter)
+        self.hue_jitter_domain = hue_jitter_domain
         w = np.array([s.spec.weight for s in self.sources], np.float64)
         self.probabilities = w / w.sum()
 
     @classmethod
     def from_specs(cls, specs: Sequence[str], crop: int = 256, flip: bool = True, short_side: int | None = 256,
-                   max_cache_bytes: int = DEFAULT_MAX_CACHE_BYTES) -> "PairDataset":
+                   max_cache_bytes: int = DEFAULT_MAX_CACHE_BYTES, hue_jitter: float = 0.0,
+                   hue_jitter_domain: str | None = "live-action") -> "PairDataset":
         if short_side is not None and crop > short_side:
             raise UserError(f"crop {crop} is larger than the frames' short side {short_side}")
-        return cls([load_source(s, short_side, max_cache_bytes) for s in specs], crop, flip)
+        return cls([load_source(s, short_side, max_cache_bytes) for s in specs], crop, flip,
+                   hue_jitter, hue_jitter_domain)
 
     def pick_source(self, rng: np.random.Generator) -> FrameSource:
         """One source, drawn by weight."""
@@ -358,6 +376,9 @@ class PairDataset:
         source = self.pick_source(rng)
         rgb = random_crop(source.draw(rng, self.crop), self.crop, rng, self.flip)
         L, ab = rgb_to_pair(rgb)
+        # Drawn only when enabled, so runs without it keep their exact sample sequence.
+        if self.hue_jitter > 0 and self.hue_jitter_domain in (None, source.domain) and rng.random() < self.hue_jitter:
+            ab = rotate_hue(ab, float(rng.uniform(0.0, 2.0 * np.pi)))
         return L, ab, source.domain
 
     def batch(self, rng: np.random.Generator, size: int):

@@ -79,6 +79,8 @@ class TrainOptions:
     lineart: str | None = None  # "draft" or "refine": a line-art colouring stage (training/lineart_pairs.py)
     draft_model: str | None = None  # lineart="refine": a trained draft model, to train on its real drafts too
     real_draft_share: float = 0.5  # with draft_model: share of samples whose draft is that model's real draft
+    hue_jitter: float = 0.0  # probability of rotating a sample's target hue (training/data.rotate_hue)
+    hue_jitter_domain: str | None = "live-action"  # the domain it applies to (None: every sample)
 
     def __post_init__(self):
         self.out = Path(self.out)
@@ -105,6 +107,8 @@ class TrainOptions:
             raise UserError("--draft-model is for --lineart refine")
         if not 0.0 <= self.real_draft_share <= 1.0:
             raise UserError(f"--real-draft-share must be between 0 and 1 (got {self.real_draft_share})")
+        if not 0.0 <= self.hue_jitter <= 1.0:
+            raise UserError(f"--hue-jitter must be between 0 and 1 (got {self.hue_jitter})")
 
     @property
     def warmup(self) -> int:
@@ -375,7 +379,8 @@ def train(options: TrainOptions) -> Path:
     out = o.out
     out.mkdir(parents=True, exist_ok=True)
 
-    data = PairDataset.from_specs(o.data, crop=o.crop, short_side=o.short_side)
+    data = PairDataset.from_specs(o.data, crop=o.crop, short_side=o.short_side, hue_jitter=o.hue_jitter,
+                                  hue_jitter_domain=o.hue_jitter_domain)
     if o.hints:
         from .hints_sim import HintPairDataset
 
@@ -432,6 +437,7 @@ def train(options: TrainOptions) -> Path:
         info = {"data": list(o.data), "steps": step, "planned_steps": o.steps, "arch": o.arch, "seed": o.seed,
                 "wall_seconds": round(wall(), 1), "warmup_steps": o.warmup, "batch": o.batch, "crop": o.crop,
                 "gan_loss": o.gan_loss, "l1_weight": o.l1_weight, "ciede_weight": o.ciede_weight,
+                "hue_jitter": o.hue_jitter, "hue_jitter_domain": o.hue_jitter_domain if o.hue_jitter else None,
                 "device": device.type, "hints": o.hints, "lineart": o.lineart, "draft_model": o.draft_model,
                 "real_draft_share": o.real_draft_share if o.draft_model else None}
         save_generator(out / f"step_{step:06d}.safetensors", generator, info)
