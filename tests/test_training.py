@@ -145,6 +145,19 @@ def test_bad_options_are_user_errors(tmp_path):
         train(TrainOptions(data=["nope.mp4:anime"], out=tmp_path / "x", steps=1, **TINY))
 
 
+def test_hue_jitter_reaches_the_data_and_is_refused_where_inputs_carry_colour(tmp_path):
+    """Every training builds its pairs through TrainOptions.pair_dataset, so the augmentation is never
+    silently dropped; hint and line-art samples make inputs from the unrotated colours, so it is refused."""
+    from framecolor.errors import UserError
+
+    data = TrainOptions(data=["synthetic"], out=tmp_path, hue_jitter=0.5, hue_jitter_domain=None,
+                        crop=32, short_side=64).pair_dataset()
+    assert data.hue_jitter == 0.5 and data.hue_jitter_domain is None
+    for extra in ({"hints": True}, {"lineart": "draft"}):
+        with pytest.raises(UserError, match="--hue-jitter does not combine"):
+            TrainOptions(data=["synthetic"], out=tmp_path, hue_jitter=0.5, **extra)
+
+
 def test_framecolor_train_then_run_with_the_trained_model_end_to_end(tmp_path):
     """`framecolor train` (attached lazily to the main group) writes a model that `framecolor run --model`
     uses on a real clip, by file and by folder."""

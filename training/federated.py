@@ -164,7 +164,7 @@ class GeneratorClient(Client):
         self.error: UserError | None = None
         self.data: PairDataset | None = None
         try:
-            self.data = PairDataset.from_specs(options.data, crop=options.crop, short_side=options.short_side)
+            self.data = options.pair_dataset()
         except UserError as exc:
             self.error = exc
             if log_errors:  # the simulation folds the details into its own error line instead

@@ -109,6 +109,16 @@ class TrainOptions:
             raise UserError(f"--real-draft-share must be between 0 and 1 (got {self.real_draft_share})")
         if not 0.0 <= self.hue_jitter <= 1.0:
             raise UserError(f"--hue-jitter must be between 0 and 1 (got {self.hue_jitter})")
+        if self.hue_jitter and (self.hints or self.lineart):
+            # their inputs (hint colours, drafts) are made from the unrotated frame: a rotated target would
+            # contradict them
+            raise UserError(f"--hue-jitter does not combine with {'--hints' if self.hints else '--lineart'}")
+
+    def pair_dataset(self) -> PairDataset:
+        """The (L, ab) pairs of ``data`` with these options' crop, cache size and colour augmentation: the one
+        place every training (plain, hints, line art, each federated client) builds its data from."""
+        return PairDataset.from_specs(self.data, crop=self.crop, short_side=self.short_side,
+                                      hue_jitter=self.hue_jitter, hue_jitter_domain=self.hue_jitter_domain)
 
     @property
     def warmup(self) -> int:
@@ -379,8 +389,7 @@ def train(options: TrainOptions) -> Path:
     out = o.out
     out.mkdir(parents=True, exist_ok=True)
 
-    data = PairDataset.from_specs(o.data, crop=o.crop, short_side=o.short_side, hue_jitter=o.hue_jitter,
-                                  hue_jitter_domain=o.hue_jitter_domain)
+    data = o.pair_dataset()
     if o.hints:
         from .hints_sim import HintPairDataset
 
