@@ -151,6 +151,30 @@ def colourfulness(rgb: np.ndarray) -> float:
     return float(sigma + 0.3 * mu)
 
 
+NEUTRAL_CHROMA = 5.0          # truth pixels with chroma below this are "neutral"
+NEUTRAL_LIGHT, NEUTRAL_DARK = 85.0, 15.0  # ... and very light or very dark (whites, blacks, lines, subtitles)
+
+
+def neutral_chroma(pred: np.ndarray, truth_lab) -> tuple[float, int]:
+    """Sum of the prediction's chroma (sqrt(a^2 + b^2), exact Lab) over the truth's near-neutral pixels that
+    are very light or very dark, and their count: (sum, count), so that callers pool pixels over many frames.
+
+    Anime's whites and blacks (eye whites, teeth, lines, subtitles) must stay neutral; a model that washes a
+    frame in sepia tints exactly these pixels.
+    """
+    import torch
+
+    t = truth_lab.to(torch.float64)
+    chroma_t = torch.sqrt(t[1] ** 2 + t[2] ** 2)
+    mask = (chroma_t < NEUTRAL_CHROMA) & ((t[0] > NEUTRAL_LIGHT) | (t[0] < NEUTRAL_DARK))
+    count = int(mask.sum())
+    if count == 0:
+        return 0.0, 0
+    p = exact_lab(pred, torch.float64)
+    chroma_p = torch.sqrt(p[1] ** 2 + p[2] ** 2)
+    return float(chroma_p[mask].sum()), count
+
+
 def _check_pair(pred: np.ndarray, truth: np.ndarray) -> None:
     if pred.shape != truth.shape or pred.ndim != 3 or pred.shape[2] != 3:
         raise ValueError(f"need two RGB frames of one shape, got {pred.shape} and {truth.shape}")

@@ -176,6 +176,7 @@ class MethodScores:
     warp: list = field(default_factory=list)
     cdc: M.CDCMeter = field(default_factory=M.CDCMeter)
     frames: list = field(default_factory=list)
+    neutral: list = field(default_factory=lambda: [0.0, 0])  # pooled (chroma sum, pixel count)
     has_temporal: bool = False
 
     def add_accuracy(self, index: int, pred: np.ndarray, truth: np.ndarray, truth_colourfulness: float,
@@ -188,6 +189,11 @@ class MethodScores:
         self.ssim.append(M.ssim_rgb(pred, truth) if min(pred.shape[:2]) >= 7 else float("nan"))
         self.psnr.append(M.psnr(pred, truth))
         self.colourfulness.append((M.colourfulness(pred), truth_colourfulness))
+        if truth_lab is None:
+            truth_lab = M.exact_lab(truth, torch.float32)
+        total, count = M.neutral_chroma(pred, truth_lab)
+        self.neutral[0] += total
+        self.neutral[1] += count
         self.frames.append(index)
 
     def summary(self) -> dict:
@@ -205,6 +211,9 @@ class MethodScores:
             "colourfulness": cf_pred,
             "colourfulness_ratio": cf_pred / cf_true if cf_true > 0 else float("nan"),
             "accuracy_frames": len(self.frames),
+            # mean chroma on the truth's near-neutral very light / very dark pixels, and how many there were
+            "neutral_chroma": self.neutral[0] / self.neutral[1] if self.neutral[1] else float("nan"),
+            "neutral_pixels": self.neutral[1],
         }
         if self.has_temporal:
             out["cdc"] = self.cdc.value()

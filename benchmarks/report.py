@@ -19,6 +19,7 @@ METRICS = [
     ("ssim", "SSIM (RGB)", "higher"),
     ("psnr", "PSNR (dB)", "higher"),
     ("colourfulness_ratio", "colourfulness ratio (pred / truth)", "closer to 1"),
+    ("neutral_chroma", "chroma on neutral whites/blacks", "lower"),
     ("cdc", "CDC (truth's own beside it)", "closer to truth"),
     ("warp_error", "ab warp error (truth's own beside it)", "closer to truth"),
 ]
@@ -116,14 +117,14 @@ def markdown(results: list[dict], meta: dict) -> str:
                         f"(exclusive end); flow propagation reference frames {r['flow_reference_frames']} "
                         f"(left out of its accuracy)." if r["sequence"] else "stills: no temporal figures."))
         lines.append("")
-        head = ["method", "CIEDE2000 mean", "median", "SSIM", "PSNR", "colourfulness ratio"]
+        head = ["method", "CIEDE2000 mean", "median", "SSIM", "PSNR", "colourfulness ratio", "neutral chroma"]
         if r["sequence"]:
             head += ["CDC", "warp error"]
         lines.append("| " + " | ".join(head) + " |")
         lines.append("|" + " --- |" * len(head))
         for method, s in r["methods"].items():
             cells = [method, _fmt(s["ciede2000_mean"], 2), _fmt(s["ciede2000_median"], 2), _fmt(s["ssim"], 3),
-                     _fmt(s["psnr"], 1), _fmt(s["colourfulness_ratio"], 2)]
+                     _fmt(s["psnr"], 1), _fmt(s["colourfulness_ratio"], 2), _fmt(s.get("neutral_chroma"), 2)]
             if r["sequence"]:
                 cells += [_fmt(s.get("cdc"), 4), _fmt(s.get("warp_error"), 2)]
             lines.append("| " + " | ".join(cells) + " |")

@@ -220,3 +220,24 @@ def test_flow_propagation_copies_key_frame_and_follows_motion():
     out_b = fp.process(b, key=False)
     gray_b = M.gray_baseline(b)
     assert M.ciede2000_stats(out_b, b)[0] < 0.3 * M.ciede2000_stats(gray_b, b)[0]
+
+
+def test_neutral_chroma_counts_only_light_or_dark_neutral_truth_pixels_and_measures_the_tint_there():
+    """White and black truth pixels are judged by the prediction's chroma there; coloured and mid-gray truth
+    pixels are left out, so a sepia tint on whites scores its chroma and an exact copy scores 0."""
+    import torch
+
+    truth = np.zeros((4, 8, 3), np.uint8)
+    truth[:, :2] = 255           # white: counted
+    truth[:, 2:4] = 0            # black: counted
+    truth[:, 4:6] = 128          # mid gray: neutral but not light or dark, left out
+    truth[:, 6:] = (200, 30, 30)  # red: coloured, left out
+    truth_lab = M.exact_lab(truth, torch.float32)
+    total, count = M.neutral_chroma(truth, truth_lab)
+    assert count == 4 * 4 and total < 0.01 * count  # white is (100, 0.002, 0.005) in exact Lab
+    tinted = truth.copy()
+    tinted[:, :2] = (255, 240, 200)  # sepia whites
+    total, count = M.neutral_chroma(tinted, truth_lab)
+    white_chroma = float(np.hypot(*M.exact_lab(tinted[:1, :1], torch.float64)[1:, 0, 0].numpy()))
+    assert count == 16
+    assert abs(total / count - white_chroma / 2) < 0.05  # half the counted pixels are tinted
