@@ -126,3 +126,43 @@ def test_run_frame_folder_keeps_names_and_16_bits(tmp_path, tiny_model_path):
 
     for p in out.iterdir():
         assert cv2.imread(str(p), cv2.IMREAD_UNCHANGED).dtype == np.uint16
+
+
+def _cut_folder(path, shots=((0, 12), (1, 14)), size=(64, 48)):
+    """A frame folder of moving shapes with a scene cut between shots (palette change): f000.png, f001.png..."""
+    import cv2
+
+    from clips import shapes_image
+
+    path.mkdir(parents=True)
+    k = 0
+    for palette, n in shots:
+        for i in range(n):
+            img = shapes_image(k, size[0], size[1], color=False, palette=palette)
+            cv2.imwrite(str(path / f"f{k:03d}.png"), img)
+            k += 1
+    return path
+
+
+@pytest.mark.parametrize("resume_at", [7, 17])  # in the first shot; in the second (cut at 12), mid-batch
+def test_resumed_flow_smoothing_on_a_frame_folder_equals_an_uninterrupted_run(tmp_path, tiny_model_path, resume_at):
+    """--skip-existing with --temporal flow: frames coloured after the resume point are those of an uninterrupted
+    run (the smoother is warmed up on the frames before it), not a fresh smoother's (a visible jump)."""
+    import shutil
+
+    import cv2
+
+    folder = _cut_folder(tmp_path / "shot")
+    colorizer = Colorizer(tiny_model_path, device="cpu", batch=4)
+    whole = run(folder, tmp_path / "whole", temporal="flow", colorizer=colorizer)
+    resumed = tmp_path / "resumed"
+    shutil.copytree(whole, resumed)
+    names = sorted(p.name for p in whole.iterdir())
+    for name in names[resume_at:]:
+        (resumed / name).unlink()
+    run(folder, resumed, temporal="flow", skip_existing=True, colorizer=colorizer)
+    assert sorted(p.name for p in resumed.iterdir()) == names
+    for name in names:
+        a = cv2.imread(str(whole / name)).astype(int)
+        b = cv2.imread(str(resumed / name)).astype(int)
+        assert np.abs(a - b).max() <= 1, f"{name} differs by {np.abs(a - b).max()} levels"
