@@ -166,3 +166,21 @@ def test_resumed_flow_smoothing_on_a_frame_folder_equals_an_uninterrupted_run(tm
         a = cv2.imread(str(whole / name)).astype(int)
         b = cv2.imread(str(resumed / name)).astype(int)
         assert np.abs(a - b).max() <= 1, f"{name} differs by {np.abs(a - b).max()} levels"
+
+
+def test_point_hints_only_are_logged_the_same_way_before_and_after(tiny_model_path, caplog):
+    """With --hints and no key, the plan and the summary agree: the shot is one with point hints (not 'keys
+    for []; automatic colouring for [0]' and then 'with a key: [0]')."""
+    import logging
+
+    from clips import shapes_image
+
+    frames = [shapes_image(i, 64, 48, color=False) for i in range(8)]
+    hints = [{"frame": 3, "x": 10, "y": 10, "rgb": [200, 40, 40]}]
+    with caplog.at_level(logging.INFO, logger="framecolor"):
+        list(colorize_frames(frames, model=tiny_model_path, hints=hints, hint_model="none"))
+    plan = [r.getMessage() for r in caplog.records if "starting at frames" in r.getMessage()]
+    assert len(plan) == 2, plan
+    assert "point hints only for [0]" in plan[0] and "automatic colouring for none" in plan[0]
+    assert "with a key: starting at frames []" in plan[1]
+    assert "with point hints only: starting at frames [0]" in plan[1]
