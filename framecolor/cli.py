@@ -120,7 +120,7 @@ def _position(value):
     return value  # parsed by media.parse_position once the input is known
 
 
-@cli.command()
+@cli.command(epilog=EXIT_CODES)
 @click.argument("inputs", nargs=-1, required=True, type=click.Path(path_type=Path))
 @click.option("-o", "--output", type=click.Path(),
               help="Output file (one input) or folder (several inputs, or a name ending in /, created if need "

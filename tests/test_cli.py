@@ -248,10 +248,17 @@ def test_batch_goes_on_past_a_bad_input_and_skip_existing_finishes_it(tmp_path, 
     assert sorted(p.name for p in out.iterdir()) == ["good.color.mkv", "other.color.mkv"]
 
 
+def _default_signals():
+    # a test suite run under nohup leaves SIGHUP ignored, which framecolor honours (the user asked the run to
+    # survive the terminal): give the child the dispositions a terminal's process has
+    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        signal.signal(sig, signal.SIG_DFL)
+
+
 def _start_writing(src, tiny_model_path):
     proc = subprocess.Popen([sys.executable, "-m", "framecolor.cli", "--quiet", "run", str(src), "--model",
                              str(tiny_model_path), "--batch", "1", "--device", "cpu"], stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)
+                            stderr=subprocess.PIPE, text=True, preexec_fn=_default_signals)
     deadline = time.time() + 60
     while time.time() < deadline and not [p for p in src.parent.iterdir() if "tmp" in p.name]:
         time.sleep(0.05)
@@ -356,3 +363,20 @@ def test_exit_codes_are_documented_in_help_and_readme():
         for code in ("130", "143", "129"):
             assert code in text
         assert "Exit codes" in text
+
+
+def test_full_disk_warns_at_the_start_and_fails_long_before_the_end(tmp_path, tmpfs, tiny_model_path):
+    """Output on a 64 KB disk, input of about 200 KB: a warning at the start says it will probably not fit;
+    the run fails with exit 1 naming a frame well before the last one (not when finishing the file), and
+    leaves nothing on the disk."""
+    import re
+
+    disk = tmpfs(64)
+    src = make_shapes_clip(tmp_path / "big.mkv", frames=200, size=(320, 240), audio=False, color=False)
+    assert src.stat().st_size > 128_000
+    res = run_cli("run", src, "-o", disk / "out.mkv", "--model", tiny_model_path, "--device", "cpu")
+    assert res.returncode == 1, res.stderr
+    assert "will probably not fit" in res.stderr
+    m = re.search(r"writing frame (\d+) failed: No space left", res.stderr)
+    assert m and int(m.group(1)) < 150, res.stderr
+    assert list(disk.iterdir()) == []

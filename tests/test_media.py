@@ -565,22 +565,8 @@ def test_stereo_pcm_into_mp4_is_transcoded_to_aac_when_the_output_opens(clipdir,
 
 
 @pytest.fixture()
-def small_disk(tmp_path):
-    """A 192 KB tmpfs (needs root and mount); skipped where it cannot be mounted."""
-    import shutil
-    import subprocess
-
-    where = tmp_path / "disk"
-    where.mkdir()
-    if shutil.which("mount") is None:
-        pytest.skip("no mount command")
-    res = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=192k", "tmpfs", str(where)], capture_output=True)
-    if res.returncode != 0:
-        pytest.skip(f"cannot mount a tmpfs here: {res.stderr.decode(errors='replace').strip()}")
-    try:
-        yield where
-    finally:
-        subprocess.run(["umount", str(where)], capture_output=True)
+def small_disk(tmpfs):
+    return tmpfs(192)
 
 
 @pytest.mark.parametrize("ext", [".mkv", ".mp4"])
