@@ -4,7 +4,7 @@
 exists and is media (probed), the output can be written (its folder is a folder, writable, the container
 takes the codec, nothing is overwritten without ``--overwrite``), and stale temporaries of killed runs in
 the output folders are removed. This runs before the model loads, so bad input or a bad ``-o`` is one
-line and exit 2 (3 for media) in well under a second.
+line and exit 2 (3 for media) at once, not after the model has loaded.
 
 With one input any problem is raised at once. With several, a problem with one input (at planning or while
 colouring) is one ``error:`` line naming it, the other inputs are still coloured, and the run ends with

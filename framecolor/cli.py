@@ -238,7 +238,7 @@ def _check_run_options(options) -> None:
         raise UserError(f"--every must be at least 1 (got {options.every})")
     if options.render_size is not None and options.render_size < 16:
         raise UserError(f"--render-size must be at least 16 (got {options.render_size})")
-    make_smoother(options.temporal or "off", options.cut_threshold)
+    make_smoother(options.temporal or "flow", options.cut_threshold)
 
 
 def _run_on_ray(jobs, options, ray_address, workers, cpus_per_worker, gpus_per_worker, split_episodes) -> None:
