@@ -575,9 +575,10 @@ def progress_wanted(options) -> bool:
     """A progress bar is drawn on a terminal (stderr), never in a log file unless asked (--progress)."""
     import sys
 
-    if options.quiet or options.progress is False:
+    forced = getattr(options, "progress", None)
+    if getattr(options, "quiet", False) or forced is False:
         return False
-    if options.progress:
+    if forced:
         return True
     try:
         return sys.stderr.isatty()
