@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import importlib
 import logging
+import os
 import sys
 from pathlib import Path
 
@@ -38,17 +39,23 @@ class FramecolorError(click.ClickException):
 class LazyGroup(click.Group):
     """A group whose subcommands named in LAZY_COMMANDS are imported only when invoked.
 
-    It also turns the errors a user can act on into one line and an exit code, never a traceback:
-    UserError (exit 2, media errors 3), OSError such as a full disk (exit 1), Ctrl-C (exit 130).
+    It also turns the errors a user can act on into one line and an exit code, never a traceback, the same
+    for every command (EXIT_CODES): UserError (exit 2, media errors 3), OSError such as a full disk (exit 1),
+    Ctrl-C (130), SIGTERM (143) and SIGHUP (129), which clean up as Ctrl-C does (framecolor.signals).
     """
 
     def invoke(self, ctx):
+        from .signals import exit_code_of, interruptible
+
         try:
-            return super().invoke(ctx)
+            with interruptible():
+                return super().invoke(ctx)
         except UserError as exc:
             raise FramecolorError(str(exc), exc.exit_code) from None
-        except KeyboardInterrupt:
-            raise FramecolorError("interrupted; temporary files removed", 130) from None
+        except KeyboardInterrupt as exc:
+            what = getattr(exc, "name", "")
+            raise FramecolorError(f"interrupted{f' ({what})' if what else ''}; temporary files removed",
+                                  exit_code_of(exc)) from None
         except OSError as exc:
             raise FramecolorError(str(exc), 1) from None
 
@@ -86,7 +93,18 @@ def _setup_logging(quiet: bool, verbose: bool) -> None:
     log.setLevel(level)
 
 
-@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
+EXIT_CODES = """\b
+Exit codes (every command):
+  0    done
+  1    unexpected failure (a bug, a full disk...), or a batch whose failed inputs failed differently
+  2    usage or bad input (missing file, bad option, output exists...)
+  3    media error (not a video, no video stream, corrupt or truncated file)
+  130  interrupted by Ctrl-C (SIGINT); 143 by SIGTERM; 129 by SIGHUP: temporary files removed
+A batch that finished some inputs and failed others exits with the failures' code (2 or 3).
+"""
+
+
+@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]}, epilog=EXIT_CODES)
 @click.version_option(package_name="framecolor")
 @click.option("--quiet", "-q", is_flag=True, help="Only warnings and errors; no progress bars.")
 @click.option("--verbose", "-v", is_flag=True, help="Debug logging.")
@@ -102,10 +120,11 @@ def _position(value):
     return value  # parsed by media.parse_position once the input is known
 
 
-@cli.command()
+@cli.command(epilog=EXIT_CODES)
 @click.argument("inputs", nargs=-1, required=True, type=click.Path(path_type=Path))
-@click.option("-o", "--output", type=click.Path(path_type=Path),
-              help="Output file (one input) or folder (several inputs). Default: NAME.color.mkv / NAME_color/ beside the input.")
+@click.option("-o", "--output", type=click.Path(),
+              help="Output file (one input) or folder (several inputs, or a name ending in /, created if need "
+                   "be). Default: NAME.color.mkv / NAME_color/ beside the input.")
 @click.option("--model", type=click.Path(path_type=Path), help="Generator checkpoint (.safetensors or a training folder). Default: the bundled model.")
 @click.option("--batch", default="4", show_default=True,
               help="Frames per generator call, or 'auto' (the largest that fits on a GPU; 4 on CPU).")
@@ -125,7 +144,12 @@ def _position(value):
                    "(default: faster for libx264, the encoder's own for libx265).")
 @click.option("--pix-fmt", help="Output pixel format (default: yuv420p, yuv420p10le for 10-bit input, yuv444p for odd sizes).")
 @click.option("--overwrite", is_flag=True, help="Replace an existing output.")
-@click.option("--skip-existing", is_flag=True, help="Frame folders: keep frames already coloured (resume a job).")
+@click.option("--skip-existing", is_flag=True,
+              help="Resume a job: keep video outputs that exist (complete by construction) and frames already "
+                   "coloured in frame folders.")
+@click.option("--fps", help="Frame folder into a video (-o NAME.mkv): its frame rate (24, 23.976, 24000/1001).")
+@click.option("--progress/--no-progress", default=None,
+              help="Draw progress bars (default: only when stderr is a terminal).")
 @click.option("--ray", "ray_address", is_flag=False, flag_value="local", metavar="[ADDRESS]",
               help="Run on Ray (extra: ray). Alone: a local Ray instance for this run; 'auto' or "
                    "'ray://host:port': an existing cluster. Inputs and outputs must be on shared storage.")
@@ -154,52 +178,84 @@ def _position(value):
                    "the draft alone).")
 @click.pass_context
 def run(ctx, inputs, output, model, batch, render_size, device, backend, temporal, cut_threshold, every,
-        start, end, codec, crf, preset, pix_fmt, overwrite, skip_existing, ray_address, workers, cpus_per_worker,
+        start, end, codec, crf, preset, pix_fmt, overwrite, skip_existing, fps, progress, ray_address, workers,
+        cpus_per_worker,
         gpus_per_worker, split_episodes, references, hints_file, hint_model, input_kind, draft_model,
         refine_model):
-    """Colour videos (mkv, mp4, mov, avi, webm...) or folders of frames."""
+    """Colour videos (mkv, mp4, mov, avi, webm...) or folders of frames.
+
+    Every input and output is checked before the model loads. With several inputs, one that fails is
+    reported (one line naming it) and the others are still coloured; the run ends with one line per input
+    (frames, time, frames/s, output) and a non-zero exit when any failed. Re-running with --skip-existing
+    finishes an interrupted or partly failed batch.
+    """
+    from .batch import parse_fps, plan_jobs, raise_if_failed, run_jobs
     from .lineart import parse_input_kind
-    from .pipeline import Colorizer, RunOptions, _run_one, plan_outputs
+    from .pipeline import Colorizer, RunOptions, _run_one
 
     input_kind = parse_input_kind(input_kind)  # a bad value is one line before any work
+    output_dir = output is not None and output.endswith(("/", os.sep))
+    output = Path(output) if output is not None else None
     options = RunOptions(model=model, device=device, backend=backend, batch=batch, render_size=render_size,
                          temporal=temporal, cut_threshold=cut_threshold, every=every, start=start, end=end,
                          codec=codec, crf=crf, preset=preset, pix_fmt=pix_fmt, overwrite=overwrite,
                          skip_existing=skip_existing, quiet=ctx.obj["quiet"], references=list(references),
                          hints=hints_file, hint_model=hint_model, input_kind=input_kind,
-                         draft_model=draft_model, refine_model=refine_model)
+                         draft_model=draft_model, refine_model=refine_model, fps=parse_fps(fps),
+                         progress=progress)
     inputs = list(inputs)
     if ray_address is None and (workers is not None or split_episodes):
         raise UserError("--workers and --split-episodes need --ray")
     if (references or hints_file) and (len(inputs) > 1 or ray_address is not None):
         raise UserError("--reference and --hints name frames of one input: give a single input, without --ray")
-    outputs = plan_outputs(inputs, output, overwrite, skip_existing)
+    _check_run_options(options)
+    jobs = plan_jobs(inputs, output, options, output_dir=output_dir)
     if ray_address is not None:
-        from .distributed import ClusterOptions, JobsFailed, parse_address, run_cluster
-
-        cluster = ClusterOptions(address=parse_address(ray_address), workers=workers,
-                                 cpus_per_worker=cpus_per_worker, gpus_per_worker=gpus_per_worker,
-                                 split=split_episodes)
-        result = run_cluster(inputs, outputs, options, cluster)
-        for inp in inputs:
-            if inp in result.outputs:
-                click.echo(str(result.outputs[inp]))
-        if result.failures:
-            raise JobsFailed(result.failures, len(inputs))
-        return
-    if input_kind == "lineart":  # the grayscale model would never be used: load the line-art stages once
-        from .lineart import LineArtColorizer
-
-        colorizer = LineArtColorizer(draft_model, refine_model, device=device, backend=backend, batch=batch,
-                                     render_size=render_size)
+        _run_on_ray(jobs, options, ray_address, workers, cpus_per_worker, gpus_per_worker, split_episodes)
     else:
-        colorizer = Colorizer(model, device=device, backend=backend, batch=batch, render_size=render_size)
-        log.info("%s", colorizer.describe())
-    for inp, out in zip(inputs, outputs):
-        if len(inputs) > 1 or output is None:
-            out.parent.mkdir(parents=True, exist_ok=True)
-        _run_one(inp, out, options, colorizer)
-        click.echo(str(out))
+        def make_colorizer():
+            if input_kind == "lineart":  # the grayscale model would never be used: load the line-art stages
+                from .lineart import LineArtColorizer
+
+                return LineArtColorizer(draft_model, refine_model, device=device, backend=backend, batch=batch,
+                                        render_size=render_size)
+            colorizer = Colorizer(model, device=device, backend=backend, batch=batch, render_size=render_size)
+            log.info("%s", colorizer.describe())
+            return colorizer
+
+        run_jobs(jobs, options, make_colorizer, _run_one)
+    for job in jobs:
+        click.echo(job.summary())
+    raise_if_failed(jobs)
+
+
+def _check_run_options(options) -> None:
+    """Options that do not depend on the input, refused before any input is read or model loaded."""
+    from .pipeline import make_smoother, parse_batch
+
+    parse_batch(options.batch)
+    if options.every < 1:
+        raise UserError(f"--every must be at least 1 (got {options.every})")
+    if options.render_size is not None and options.render_size < 16:
+        raise UserError(f"--render-size must be at least 16 (got {options.render_size})")
+    make_smoother(options.temporal or "flow", options.cut_threshold)
+
+
+def _run_on_ray(jobs, options, ray_address, workers, cpus_per_worker, gpus_per_worker, split_episodes) -> None:
+    from .distributed import ClusterOptions, parse_address, run_cluster
+
+    cluster = ClusterOptions(address=parse_address(ray_address), workers=workers, cpus_per_worker=cpus_per_worker,
+                             gpus_per_worker=gpus_per_worker, split=split_episodes)
+    todo = [job for job in jobs if job.error is None and not job.skipped]
+    if not todo:
+        return
+    result = run_cluster([job.inp for job in todo], [job.out for job in todo], options, cluster)
+    for job in todo:
+        if job.inp in result.outputs:
+            job.done = True
+        else:
+            job.error = UserError(result.failures.get(job.inp, f"{job.inp}: not finished"))
+            job.error.exit_code = 1
 
 
 @cli.command()

@@ -522,7 +522,7 @@ def run_cluster(inputs, outputs, options, cluster: ClusterOptions | None = None,
     """
     from tqdm import tqdm
 
-    from .pipeline import input_kind
+    from .pipeline import input_kind, progress_wanted
 
     cluster = cluster or ClusterOptions()
     ray = _import_ray()
@@ -566,7 +566,7 @@ def run_cluster(inputs, outputs, options, cluster: ClusterOptions | None = None,
                 pending.append(_Item("scan", inp, f"{inp} (scan)"))
         total = sum(t for t in totals.values() if t) or None
         bar = tqdm(total=total, unit="frame", desc=f"{len(inputs)} input(s) on {n_workers} worker(s)",
-                   disable=options.quiet, dynamic_ncols=True)
+                   disable=not progress_wanted(options), dynamic_ncols=True)
         segments_left: dict[Path, set[str]] = {}
         seg_files: dict[Path, list[Path]] = {}
         seg_frames: dict[Path, int] = {}

@@ -11,3 +11,9 @@ class MediaError(UserError):
     """A file that cannot be read or written as media (missing stream, corrupt or truncated data)."""
 
     exit_code = 3
+
+
+class StorageError(UserError):
+    """The system refused a write: the disk is full, a quota is reached, the disk failed (exit 1)."""
+
+    exit_code = 1

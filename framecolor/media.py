@@ -34,7 +34,7 @@ import av
 import cv2
 import numpy as np
 
-from framecolor.errors import MediaError, UserError
+from framecolor.errors import MediaError, StorageError, UserError
 
 log = logging.getLogger("framecolor")
 
@@ -216,7 +216,20 @@ def _open_input(path: Path):
     try:
         return av.open(str(path), metadata_errors="replace")
     except av.FFmpegError as e:
+        if _looks_like_isobmff(path):
+            raise MediaError(f"{path}: an MP4/MOV file without its index (moov box): probably truncated (an "
+                             f"interrupted download, copy or recording) ({_av_message(e)})") from None
         raise MediaError(f"{path}: not a media file or unreadable ({_av_message(e)})") from None
+
+
+def _looks_like_isobmff(path: Path) -> bool:
+    """An MP4/MOV/3GP file starts with a box header: 4 bytes of size, then a type such as 'ftyp'."""
+    try:
+        with open(path, "rb") as f:
+            head = f.read(12)
+    except OSError:
+        return False
+    return len(head) >= 8 and head[4:8] in (b"ftyp", b"mdat", b"wide", b"free", b"skip", b"moov")
 
 
 def _video_stream(container, path: Path):
@@ -492,6 +505,33 @@ class VideoReader:
             last = min(last, total)
         return max(0, -(-(last - first) // self.every))
 
+    def count_frames(self) -> int | None:
+        """How many frames iteration yields: exact from the container's frame count, else by reading the
+        video packets (no decoding), which is right also for variable frame rate, where duration x average
+        rate is not; None when even that fails."""
+        info = self.info
+        if info.frame_count_exact and not isinstance(self.start, float) and not isinstance(self.end, float):
+            return self.estimated_count()
+        try:
+            container = _open_input(self.path)
+        except UserError:
+            return None
+        times = []
+        try:
+            with container:
+                vs = container.streams[info.stream_index]
+                for packet in container.demux(vs):
+                    ts = packet.pts if packet.pts is not None else packet.dts
+                    if ts is None:
+                        continue  # the demuxer's end-of-stream packet
+                    times.append(float(ts * info.time_base) - (info.start_time or 0.0))
+        except av.FFmpegError:
+            return None
+        times.sort()
+        keep = [i for i, t in enumerate(times)
+                if self._position_ok_start(i, t) and not self._past_end(i, t)]
+        return -(-len(keep) // self.every)
+
     @property
     def rgb_format(self) -> str:
         return "rgb48le" if self.info.bit_depth > 8 else "rgb24"
@@ -588,15 +628,40 @@ class VideoReader:
             return None
         return path.gray(frame)
 
+    def _stopped_early(self, decoded: int, expected_text: str) -> MediaError:
+        """The error for a stream that stopped short: a truncated file (the data ends) or a corrupt one (the
+        demuxer gave up with much of the file unread, as Matroska does on damaged clusters)."""
+        unread = self._unread_tail()
+        if unread is not None:
+            end, size = unread
+            return MediaError(f"{self.path}: decoding failed at frame {decoded} of {expected_text}: the data "
+                              f"after byte {end} of {size} cannot be read (corrupt file)")
+        return MediaError(f"{self.path}: stream ends early at frame {decoded} of {expected_text} "
+                          "(truncated file?)")
+
+    def _unread_tail(self) -> tuple[int, int] | None:
+        """(end of the last readable video packet, file size) when much of the file lies after it."""
+        try:
+            size = self.path.stat().st_size
+            end = 0
+            with av.open(str(self.path), metadata_errors="replace") as c:
+                for packet in c.demux(c.streams[self.info.stream_index]):
+                    if packet.pos is not None and packet.pos >= 0:
+                        end = max(end, packet.pos + packet.size)
+        except (OSError, av.FFmpegError):
+            return None
+        # a complete file ends with an index and tags (a few KB); a truncated one with at most a partial packet
+        if end and size - end > max(4096, 0.02 * size):
+            return end, size
+        return None
+
     def _check_complete(self, decoded: int, last_pts: int | None) -> None:
         """Raise when the stream visibly stopped early (a truncated file decodes without error)."""
         info = self.info
         if info.frame_count_exact and info.frame_count:
             expected = info.frame_count
             if expected - decoded > max(2, 0.01 * expected):
-                raise MediaError(
-                    f"{self.path}: stream ends early at frame {decoded} of {expected} (truncated file?)"
-                )
+                raise self._stopped_early(decoded, str(expected))
             return
         if info.duration is None or last_pts is None or not info.average_rate:
             return
@@ -609,10 +674,7 @@ class VideoReader:
             tolerance = max(2.0, 0.1 * info.duration)
         if missing > tolerance:
             expected = info.frame_count or int(round(info.duration / frame_dur))
-            raise MediaError(
-                f"{self.path}: stream ends early at frame {decoded} of about {expected} "
-                f"(truncated file?)"
-            )
+            raise self._stopped_early(decoded, f"about {expected}")
 
 
 # --------------------------------------------------------------------------------------------------
@@ -636,6 +698,22 @@ _FORMAT_BY_EXT = {".mkv": "matroska", ".webm": "webm", ".mp4": "mp4", ".m4v": "m
                   ".avi": "avi", ".ts": "mpegts", ".m2ts": "mpegts", ".mts": "mpegts", ".mxf": "mxf",
                   ".mpg": "mpeg", ".mpeg": "mpeg", ".flv": "flv", ".ogv": "ogg", ".3gp": "3gp",
                   ".wmv": "asf", ".vob": "vob", ".y4m": "yuv4mpegpipe", ".dv": "dv", ".gif": "gif"}  # fmt: skip
+
+
+def check_video_output(path: Path, codec: str) -> set[str] | None:
+    """Refuse, before any work, a video output that cannot be written: a folder's name, a container
+    FFmpeg cannot write, or one that cannot hold ``codec``. Returns the container's codecs (None: unknown)."""
+    path = Path(path)
+    if path.is_dir():
+        raise UserError(f"{path}: is a folder; give a file name for the video output")
+    if not path.suffix:
+        raise UserError(f"{path}: not a video file name (.mkv, .mp4, .mov...); end it with / to mean a folder")
+    if codec not in av.codecs_available:
+        raise UserError(f"video codec {codec!r} is not available in this PyAV build")
+    codecs = _container_codecs(path)
+    if codecs is not None and codec not in codecs:
+        raise UserError(f"{path}: the {path.suffix} container cannot hold {codec} video")
+    return codecs
 
 
 def _format_for(path: Path) -> str | None:
@@ -694,18 +772,36 @@ def _transcode_target(codecs: set[str] | None) -> str | None:
     return None
 
 
-def _muxer_takes(fmt: str | None, stream) -> bool:
-    """Whether the muxer accepts a copy of ``stream``: a header written to memory tells for sure
-    (FFmpeg's codec query says yes to FLAC in MOV, whose header writer then refuses it)."""
+def _muxer_takes(fmt: str | None, stream, path: Path | None = None) -> bool:
+    """Whether the muxer accepts a copy of ``stream``: a whole file written to memory tells for sure, with
+    the stream's first packet when ``path`` (the source) is given. FFmpeg's codec query says yes to FLAC in
+    MOV, whose header writer then refuses it, and to stereo PCM in MP4, which only the trailer refuses
+    (after a whole episode was coloured)."""
     if fmt is None:
         return True
     try:
+        packet = _first_packet(path, stream.index) if path is not None else None
         with av.open(io.BytesIO(), "w", format=fmt) as trial:
-            trial.add_stream_from_template(stream)
+            copy = trial.add_stream_from_template(stream)
             trial.start_encoding()
+            if packet is not None:
+                packet.stream = copy
+                trial.mux(packet)
         return True
     except (av.FFmpegError, ValueError):
         return False
+
+
+def _first_packet(path: Path, index: int):
+    """The first packet (with data) of stream ``index`` of a file, or None."""
+    try:
+        with av.open(str(path), metadata_errors="replace") as c:
+            for packet in c.demux(c.streams[index]):
+                if packet.size:
+                    return packet
+    except (av.FFmpegError, IndexError):
+        return None
+    return None
 
 
 def _subtitle_target(codecs: set[str] | None) -> str | None:
@@ -719,6 +815,14 @@ def _subtitle_target(codecs: set[str] | None) -> str | None:
 _STANDARD_LAYOUTS = {1: "mono", 2: "stereo", 3: "2.1", 4: "quad", 5: "5.0", 6: "5.1", 7: "6.1", 8: "7.1"}
 
 _TEXT_SUBTITLES = {"subrip", "srt", "ass", "ssa", "webvtt", "mov_text", "text"}
+
+
+def _raise_if_storage(exc: BaseException, what: str) -> None:
+    """A write refused by the system (full disk, quota, I/O error) is not a media problem: StorageError."""
+    import errno
+
+    if getattr(exc, "errno", None) in (errno.ENOSPC, errno.EDQUOT, errno.EIO, errno.EFBIG, errno.EROFS):
+        raise StorageError(f"{what}: {_av_message(exc)}") from None
 
 
 class _SideStreams:
@@ -745,7 +849,7 @@ class _SideStreams:
                 continue
             name = s.codec_context.name if s.codec_context is not None else None
             label = f"{s.type} stream #{s.index} ({name})"
-            if (codecs is None or name in codecs) and _muxer_takes(_format_for(out_path), s):
+            if (codecs is None or name in codecs) and _muxer_takes(_format_for(out_path), s, source.path):
                 try:
                     self.routes[s.index] = ("copy", s, output.add_stream_from_template(s))
                     continue
@@ -854,6 +958,8 @@ class _SideStreams:
                 try:
                     self._mux(packet)
                 except av.FFmpegError as e:
+                    _raise_if_storage(e, f"{self.out_path}: writing {packet.stream.type} stream "
+                                         f"#{packet.stream.index} failed")
                     raise MediaError(f"{self.out_path}: writing {packet.stream.type} stream "
                                      f"#{packet.stream.index} failed ({_av_message(e)})") from None  # fmt: skip
 
@@ -921,20 +1027,14 @@ class VideoWriter:
         self.source = source
         if _same_file(self.path, source.path) or self.path.resolve() == Path(source.path).resolve():
             raise UserError(f"{self.path}: output path is the input file")
-        if self.path.is_dir():
-            raise UserError(f"{self.path}: is a folder; give a file name for the video output")
-        if self.path.exists() and not overwrite:
+        if self.path.exists() and not overwrite and not self.path.is_dir():
             raise UserError(f"{self.path}: exists (use --overwrite to replace it)")
         parent = self.path.parent
         if not parent.exists():
             raise UserError(f"{parent}: output folder does not exist")
         if not os.access(parent, os.W_OK):
             raise UserError(f"{parent}: output folder is not writable")
-        if codec not in av.codecs_available:
-            raise UserError(f"video codec {codec!r} is not available in this PyAV build")
-        codecs = _container_codecs(self.path)
-        if codecs is not None and codec not in codecs:
-            raise UserError(f"{self.path}: the {self.path.suffix} container cannot hold {codec} video")
+        codecs = check_video_output(self.path, codec)
 
         width, height = source.width, source.height
         if pix_fmt is None:
@@ -979,6 +1079,11 @@ class VideoWriter:
             # Matroska would otherwise shift every stream so that none starts below zero (MP4 AAC
             # priming starts at -23 ms): keep the source's timestamps as they are.
             copts = {"avoid_negative_ts": "disabled"} if fmt in ("matroska", "webm") else {}
+            # Bytes reach the disk as packets come (not buffered until a 5 s Matroska cluster or the end
+            # of the file): a full disk fails the run within seconds, not after the whole episode.
+            copts["flush_packets"] = "1"
+            if fmt in ("matroska", "webm"):
+                copts["cluster_time_limit"] = "1000"  # ms
             self._out = av.open(str(self.tmp_path), "w", format=fmt, container_options=copts)
             rate = source.average_rate or Fraction(25)
             vs = self._out.add_stream(codec, rate=rate, options=opts)
@@ -1078,6 +1183,7 @@ class VideoWriter:
                 self._side.advance(float(pts * tb))
             self._out.mux(packets)
         except av.FFmpegError as e:
+            _raise_if_storage(e, f"{self.path}: writing frame {frame.index} failed")
             raise MediaError(f"{self.path}: encoding frame {frame.index} failed "
                              f"({_av_message(e)})") from None  # fmt: skip
         self._last_pts = pts
@@ -1102,6 +1208,7 @@ class VideoWriter:
             os.replace(self.tmp_path, self.path)
         except av.FFmpegError as e:
             self.abort()
+            _raise_if_storage(e, f"{self.path}: finishing the file failed")
             raise MediaError(f"{self.path}: finishing the file failed ({_av_message(e)})") from None
         except BaseException:
             self.abort()

@@ -440,6 +440,8 @@ class RunOptions:
     input_kind: str = "gray"  # --input-kind gray|lineart|auto (framecolor.lineart)
     draft_model: Any = None  # line art: drafting stage checkpoint (None: bundled)
     refine_model: Any = None  # line art: refinement stage checkpoint (None: bundled; "none": draft only)
+    fps: Any = None  # --fps: frame rate of a video made from a frame folder (24, "24000/1001")
+    progress: bool | None = None  # progress bar: None on a terminal only, True always, False never
 
 
 def input_kind(path: Path) -> str:
@@ -455,37 +457,19 @@ def input_kind(path: Path) -> str:
     return "video"
 
 
-def plan_outputs(inputs: list[Path], output: Path | None, overwrite: bool, skip_existing: bool = False) -> list[Path]:
-    """Output path of each input, checked before any work starts (so a batch does not fail half-way)."""
-    from .media import default_output_path
+def plan_outputs(inputs: list[Path], output: Path | None, overwrite: bool, skip_existing: bool = False,
+                 output_dir: bool = False, fps=None) -> list[Path]:
+    """Output path of each input, checked before any work starts (so a batch does not fail half-way);
+    the first problem is raised (framecolor.batch.plan_jobs keeps each input's problem instead)."""
+    from .batch import Job, _same_outputs, plan_output
 
     many = len(inputs) > 1
     if many and output is not None and output.exists() and not output.is_dir():
         raise UserError(f"{output}: with several inputs, -o must be a folder")
-    outputs = []
-    for inp in inputs:
-        kind = input_kind(inp)
-        if output is None:
-            out = default_output_path(inp)
-        elif many or (output.is_dir() and kind == "video"):
-            out = default_output_path(inp, output_dir=output)
-        else:
-            out = output
-        if out.resolve() == inp.resolve():
-            raise UserError(f"{out}: output would overwrite the input")
-        if out.exists() and not (overwrite or (skip_existing and kind == "folder")):
-            if not (kind == "folder" and out.is_dir() and not any(out.iterdir())):
-                raise UserError(f"{out}: output exists (use --overwrite to replace it)")
-        parent = out.parent if kind == "video" or not out.exists() else out
-        probe_dir = parent
-        while not probe_dir.exists() and probe_dir != probe_dir.parent:
-            probe_dir = probe_dir.parent
-        if not os.access(probe_dir, os.W_OK):
-            raise UserError(f"{probe_dir}: output folder is not writable")
-        outputs.append(out)
-    if len({o.resolve() for o in outputs}) != len(outputs):
-        raise UserError("two inputs would write the same output; give them different names or separate runs")
-    return outputs
+    jobs = [Job(Path(inp), plan_output(Path(inp), output, many, overwrite, skip_existing, output_dir, fps)[0])
+            for inp in inputs]
+    _same_outputs(jobs)
+    return [job.out for job in jobs]
 
 
 def run(input, output=None, options: RunOptions | None = None, colorizer: Colorizer | None = None,
@@ -498,32 +482,39 @@ def run(input, output=None, options: RunOptions | None = None, colorizer: Colori
     options = options or RunOptions(**kwargs)
     inp = Path(input)
     out = plan_outputs([inp], Path(output) if output is not None else None, options.overwrite,
-                       options.skip_existing)[0]
+                       options.skip_existing, fps=options.fps)[0]
     colorizer = colorizer or Colorizer(options.model, device=options.device, backend=options.backend,
                                        batch=options.batch, render_size=options.render_size)
     return _run_one(inp, out, options, colorizer)
 
 
-def _run_one(inp: Path, out: Path, options: RunOptions, colorizer: Colorizer) -> Path:
-    from tqdm import tqdm
-
+def _run_one(inp: Path, out: Path, options: RunOptions, colorizer: Colorizer,
+             stats: StreamStats | None = None) -> Path:
+    from .batch import parse_fps, writes_video
     from .media import (FrameFolderReader, FrameFolderWriter, VideoReader, VideoWriter,
                         parse_position)
 
     kind = input_kind(inp)
+    to_video = writes_video(kind, out)
+    if to_video and options.skip_existing and out.is_file():
+        # complete by construction: a video appears only once finished (temporary name, then renamed)
+        log.info("%s: %s exists: skipped (--skip-existing)", inp.name, out)
+        return out
     temporal = options.temporal or ("flow" if kind == "video" else "off")
     smoother = make_smoother(temporal, options.cut_threshold)
     start = parse_position(options.start) if isinstance(options.start, str) else options.start
     end = parse_position(options.end) if isinstance(options.end, str) else options.end
     if options.every < 1:
         raise UserError(f"--every must be at least 1 (got {options.every})")
+    show_bar = progress_wanted(options)
 
     if kind == "video":
         # Only the input's L is used (the output is built from it and the predicted ab), so gray-looking
         # frames come straight from the Y plane; colour frames still go through RGB.
         reader = VideoReader(inp, start=start, end=end, every=options.every, luma_only=True)
         info = reader.info
-        total = reader.estimated_count()
+        # the bar's total: counted from the packets where the container does not say (variable frame rate)
+        total = reader.count_frames() if show_bar else None
         # With a range, audio and subtitles are cut to the span of the frames really written (exact
         # for variable frame rate too, where frame numbers do not map to times by the average rate).
         writer = VideoWriter(out, source=info, codec=options.codec, crf=options.crf, pix_fmt=options.pix_fmt,
@@ -534,23 +525,26 @@ def _run_one(inp: Path, out: Path, options: RunOptions, colorizer: Colorizer) ->
         if isinstance(start, float) or isinstance(end, float):
             raise UserError("--start/--end for a frame folder are frame positions, not times")
         reader = FrameFolderReader(inp, start=start, end=end, every=options.every)
-        writer = FrameFolderWriter(out, overwrite=options.overwrite, skip_existing=options.skip_existing)
         total = len(reader)
-        if options.skip_existing:
-            done = [reader.names[i] for i in reader.selected() if writer.exists(reader.names[i])]
-            if done:
-                log.info("%s: %d frame(s) already coloured, skipped", out, len(done))
-            total -= len(done)
-            frames = (f for f in reader if not writer.exists(f.name))
-        else:
+        if to_video:  # frames into a video: --fps gives them their times
+            fps = parse_fps(options.fps)
+            if fps is None:
+                raise UserError(f"{out}: a video from the frame folder {inp} needs --fps")
+            writer = VideoWriter(out, source=_folder_video_info(reader, fps), codec=options.codec, crf=options.crf,
+                                 pix_fmt=options.pix_fmt, preset=options.preset, overwrite=options.overwrite)
             frames = iter(reader)
+        else:
+            writer = FrameFolderWriter(out, overwrite=options.overwrite, skip_existing=options.skip_existing)
+            frames, total = iter(reader), len(reader)
+            if options.skip_existing:
+                frames, total = _resumed_frames(reader, writer, out, smoother, colorizer)
 
     if _lineart_input(inp, kind, start, end, options):
         colorizer = _lineart_colorizer(inp, kind, start, end, options, colorizer)
     elif options.references or options.hints is not None:
         colorizer = _file_reference_colorizer(inp, kind, start, end, options, colorizer)
-    stats = StreamStats()
-    bar = tqdm(total=total, unit="frame", desc=inp.name, disable=options.quiet, dynamic_ncols=True, leave=True)
+    stats = stats if stats is not None else StreamStats()
+    bar = progress_bar(total, inp.name, show_bar)
     try:
         with writer:
             for frame, image in colorize_stream(frames, colorizer, smoother, stats=stats):
@@ -558,6 +552,9 @@ def _run_one(inp: Path, out: Path, options: RunOptions, colorizer: Colorizer) ->
                 writer.write(frame)
                 bar.update(1)
         result = writer.path if hasattr(writer, "path") else out
+        if bar.total != bar.n:  # an estimated total: end the bar at what was really done
+            bar.total = bar.n
+            bar.refresh()
     finally:
         bar.close()
         close = getattr(reader, "close", None)
@@ -569,9 +566,99 @@ def _run_one(inp: Path, out: Path, options: RunOptions, colorizer: Colorizer) ->
         colorizer.log_summary(inp.name)
     if stats.frames == 0:
         log.warning("%s: no frames in the selected range", inp)
-    log.info("%s -> %s: %d frames in %.1f s (%.2f frames/s)", inp.name, out, stats.frames, stats.seconds,
-             stats.frames / max(stats.seconds, 1e-9))
+    log.debug("%s -> %s: %d frames in %.1f s (%.2f frames/s)", inp.name, out, stats.frames, stats.seconds,
+              stats.frames / max(stats.seconds, 1e-9))
     return Path(result)
+
+
+def progress_wanted(options) -> bool:
+    """A progress bar is drawn on a terminal (stderr), never in a log file unless asked (--progress)."""
+    import sys
+
+    forced = getattr(options, "progress", None)
+    if getattr(options, "quiet", False) or forced is False:
+        return False
+    if forced:
+        return True
+    try:
+        return sys.stderr.isatty()
+    except (AttributeError, ValueError):
+        return False
+
+
+def progress_bar(total, desc: str, show: bool):
+    from tqdm import tqdm
+
+    return tqdm(total=total, unit="frame", desc=desc, disable=not show, dynamic_ncols=True, leave=True)
+
+
+def _folder_video_info(reader, fps):
+    """A VideoInfo for frames of a folder written as a video: ``fps`` frames per second, from 0."""
+    from fractions import Fraction
+
+    from .media import VideoInfo
+
+    fps = Fraction(fps)
+    n = len(reader)
+    return VideoInfo(path=reader.path, format_name="image2", codec_name="image", width=reader.width,
+                     height=reader.height, pix_fmt="rgb48le" if reader.bit_depth > 8 else "rgb24",
+                     bit_depth=reader.bit_depth, time_base=1 / fps, average_rate=fps, frame_count=n,
+                     duration=float(n / fps), sample_aspect_ratio=None, rotation=0, audio_streams=0,
+                     subtitle_streams=0, frame_count_exact=True, start_time=0.0)
+
+
+def _resumed_frames(reader, writer, out: Path, smoother, colorizer) -> tuple[Iterator, int]:
+    """--skip-existing on a frame folder: (frames to run through the pipeline, how many).
+
+    Without temporal smoothing, only the frames not yet written. With it, a resumed run must give what
+    an uninterrupted run gives, and each smoothed frame depends on the frames before it in its shot: the
+    pipeline is run again from the start of the shot holding the first missing frame (frames already
+    written are recomputed for the smoother's history and not written again). The shots are those the
+    smoother finds: its cut detector is first fed the frames before that point (luminance only, no
+    generator). The restart falls on a multiple of the generator's batch from the first frame, so the
+    generator groups frames as the uninterrupted run did (its output depends on the grouping by float
+    rounding)."""
+    selected = reader.selected()
+    missing = [k for k, i in enumerate(selected) if not writer.exists(reader.names[i])]
+    done = len(selected) - len(missing)
+    if done:
+        log.info("%s: %d frame(s) already coloured, skipped", out, done)
+    if smoother is None or not missing or not done:
+        return (f for f in reader if not writer.exists(f.name)), len(missing)
+    first = missing[0]
+    if first == 0:
+        return iter(reader), len(selected)
+    # Frames [0, first) through a copy of the smoother's cut detector (luminance only): the last cut before
+    # `first` starts the shot to redo. A copy of the detector's state is kept at each batch boundary, so the
+    # pipeline restarts with exactly the state the uninterrupted run had there.
+    import copy
+
+    from .upsample import resize
+
+    detector = copy.deepcopy(smoother.cut_detector)
+    batch = max(1, int(getattr(colorizer, "batch", 1)))
+    shapes: dict = {}
+    saved: dict[int, Any] = {}
+    shot_start = 0
+    for k, frame in enumerate(reader):
+        if k >= first:
+            break
+        if k % batch == 0:
+            saved[k] = copy.deepcopy(detector)
+        L = frame_luminance(frame.image)
+        if L.shape not in shapes:
+            shapes[L.shape] = render_shape(*L.shape, colorizer.render_size)
+        h, w = shapes[L.shape]
+        if detector.process(frame.index, resize(L, w, h, "area")):
+            shot_start = k
+            saved = {j: d for j, d in saved.items() if j >= k - k % batch}
+    restart = shot_start - shot_start % batch
+    smoother.cut_detector = saved[restart]
+    tail = copy.copy(reader)
+    tail.start = selected[restart]  # same positions as selected[restart:] (same step and end)
+    log.info("%s: resuming at %s; the temporal smoother is warmed up on the frames from %s (its shot's start)",
+             out, reader.names[selected[first]], reader.names[selected[restart]])
+    return iter(tail), len(selected) - restart
 
 
 def _lineart_input(inp: Path, kind: str, start, end, options: RunOptions) -> bool:

@@ -276,7 +276,7 @@ class ReferenceColorizer:
             mask = np.zeros(L.shape, np.float32)
             paint_points(hint_ab, mask, points, frame_hw)
             ab = self.applier(L, hint_ab, mask, base_ab=base)
-            self._key = _Key(index, L, ab, f"hints of frame {index}")
+            self._key = _Key(index, L, ab, f"{_HINTS_KEY}{index}")
             self.shots[-1] = (self._shot_start, self._key.name)
             self._prev = (index, L, ab)
             return ab
@@ -317,11 +317,18 @@ class ReferenceColorizer:
         return hint, mask
 
     def log_summary(self, name: str = "") -> None:
-        keyed = [s for s, k in self.shots if k is not None]
+        # a keyless shot with point hints gets a key made from its first hinted frame ("hints of frame N"):
+        # reported as hinted, as the plan reported it, not as a shot with a key
+        keyed = [s for s, k in self.shots if k is not None and not k.startswith(_HINTS_KEY)]
+        hinted = [s for s, k in self.shots if k is not None and k.startswith(_HINTS_KEY)]
         keyless = [s for s, k in self.shots if k is None]
         prefix = f"{name}: " if name else ""
-        log.info("%sreference mode: %d shot(s); with a key: starting at frames %s; automatic (no key): %s",
-                 prefix, len(self.shots), keyed[:50], keyless[:50] if keyless else "none")
+        hints_part = f"with point hints only: starting at frames {hinted[:50]}; " if hinted else ""
+        log.info("%sreference mode: %d shot(s); with a key: starting at frames %s; %sautomatic (no key): %s",
+                 prefix, len(self.shots), keyed[:50], hints_part, keyless[:50] if keyless else "none")
+
+
+_HINTS_KEY = "hints of frame "  # name of the key made from a keyless shot's first hinted frame
 
 
 def make_reference_colorizer(frames_again: Callable[[], Iterable] | None, automatic, applier,
@@ -334,7 +341,11 @@ def make_reference_colorizer(frames_again: Callable[[], Iterable] | None, automa
         plan = scan(frames_again(), render_size, references, cut_threshold)
         validate(plan, references, points)
         keyed = sorted({plan.shot_of(max(r.frame, plan.first))[0] for r in references})
-        keyless = [s for s in plan.shot_starts() if s not in keyed]
-        log.info("reference mode: %d shot(s) starting at frames %s; keys for %s; automatic colouring for %s",
-                 len(plan.cuts) + 1, plan.shot_starts()[:50], keyed[:50], keyless[:50] if keyless else "none")
+        hinted = sorted({plan.shot_of(max(p.frame, plan.first))[0] for p in points} - set(keyed))
+        keyless = [s for s in plan.shot_starts() if s not in keyed and s not in hinted]
+        hints_part = (f"point hints only for {hinted[:50]} (automatic until the shot's first hinted frame, which "
+                      "then serves as its key); " if hinted else "")
+        log.info("reference mode: %d shot(s) starting at frames %s; keys for %s; %sautomatic colouring for %s",
+                 len(plan.cuts) + 1, plan.shot_starts()[:50], keyed[:50], hints_part,
+                 keyless[:50] if keyless else "none")
     return ReferenceColorizer(automatic, applier, references, points, plan, cut_threshold, render_size, batch)

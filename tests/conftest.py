@@ -45,3 +45,29 @@ def tiny_model_path(tmp_path_factory) -> Path:
     path = tmp_path_factory.mktemp("models") / "tiny.safetensors"
     save_generator(path, model, info={"purpose": "tests"})
     return path
+
+
+@pytest.fixture()
+def tmpfs(tmp_path):
+    """mount(size_kb) -> a folder on a fresh tmpfs of that size, unmounted at the end (a small disk that
+    fills up); skips the test where a tmpfs cannot be mounted (not root, no mount command, a container)."""
+    import shutil
+    import subprocess
+
+    mounted = []
+
+    def mount(size_kb: int):
+        where = tmp_path / f"disk{len(mounted)}"
+        where.mkdir()
+        if shutil.which("mount") is None:
+            pytest.skip("no mount command")
+        res = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={int(size_kb)}k", "tmpfs", str(where)],
+                             capture_output=True)
+        if res.returncode != 0:
+            pytest.skip(f"cannot mount a tmpfs here: {res.stderr.decode(errors='replace').strip()}")
+        mounted.append(where)
+        return where
+
+    yield mount
+    for where in mounted:
+        subprocess.run(["umount", str(where)], capture_output=True)

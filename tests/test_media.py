@@ -527,3 +527,97 @@ def test_x264_preset_reaches_the_encoder_and_defaults_to_faster(shapes_mp4, clip
     assert " subme=4 " in _x264_settings(clipdir / "p_default.mp4")
     assert " subme=2 " in _x264_settings(clipdir / "p_veryfast.mp4")
     assert " subme=7 " in _x264_settings(clipdir / "p_medium.mp4")
+
+
+# ------------------------------------------------------------------------------- reliability (issue 18)
+def _stereo_pcm_mkv(path: Path, frames: int = 10) -> Path:
+    """An mkv with stereo 16-bit PCM audio (what MP4's muxer refuses only when finishing the file)."""
+    tb = Fraction(1, 25)
+    with av.open(str(path), "w") as out:
+        vs = clips._video_stream(out, "libx264", 96, 64, 25, "yuv420p", time_base=tb)
+        audio = out.add_stream("pcm_s16le", rate=48000, layout="stereo")
+        clips._encode_frames(out, vs, (clips.shapes_image(i, 96, 64, False) for i in range(frames)),
+                             range(frames), tb)
+        n = 48000 * frames // 25
+        tone = (3000 * np.sin(np.arange(n) * 0.05)).astype(np.int16)
+        f = av.AudioFrame.from_ndarray(np.repeat(tone, 2)[None, :], format="s16", layout="stereo")
+        f.sample_rate, f.pts = 48000, 0
+        out.mux(audio.encode(f))
+        out.mux(audio.encode(None))
+    return path
+
+
+def test_stereo_pcm_into_mp4_is_transcoded_to_aac_when_the_output_opens(clipdir, caplog):
+    """MP4's muxer takes stereo PCM in its header and refuses it only in the trailer, after a whole episode:
+    the writer finds out when the output is opened (before any frame), warns, and writes AAC."""
+    src = _stereo_pcm_mkv(clipdir / "stereo_pcm.mkv")
+    out = clipdir / "stereo_pcm_out.mp4"
+    with caplog.at_level(logging.WARNING, logger="framecolor"):
+        writer = VideoWriter(out, probe_video(src))
+        assert any("pcm_s16le" in r.getMessage() and "aac" in r.getMessage() for r in caplog.records)
+        with writer, VideoReader(src) as reader:
+            for frame in reader:
+                writer.write(frame)
+    with av.open(str(out)) as c:
+        assert c.streams.audio[0].codec_context.name == "aac"
+        assert c.streams.audio[0].codec_context.channels == 2
+        assert sum(1 for _ in c.decode(c.streams.video[0])) == 10
+
+
+@pytest.fixture()
+def small_disk(tmpfs):
+    return tmpfs(192)
+
+
+@pytest.mark.parametrize("ext", [".mkv", ".mp4"])
+def test_full_disk_with_libx264_fails_within_a_few_frames(small_disk, ext):
+    """Noise frames of about 100 KB each fill a 192 KB disk in two frames: the run must fail soon after
+    (x264 holds back some frames for its look-ahead), not when the file is finished, and leave nothing."""
+    info = probe_video(clips.make_shapes_clip(small_disk.parent / "src.mkv", frames=2, size=(320, 240),
+                                              audio=False))
+    rng = np.random.default_rng(0)
+    written = 0
+    with pytest.raises(UserError, match="No space left") as e:
+        with VideoWriter(small_disk / f"out{ext}", info) as writer:
+            for i in range(300):
+                image = rng.integers(0, 256, (240, 320, 3), np.uint8)
+                writer.write(Frame(index=i, image=image))  # the next frame slot at 25 fps
+                written += 1
+    assert written < 60, f"the full disk was noticed only after {written} frames"
+    assert e.value.exit_code == 1  # the system refused a write: not a media problem (exit 3)
+    assert list(small_disk.iterdir()) == []
+
+
+def test_corrupt_full_length_mkv_says_decoding_failed_at_a_frame(clipdir):
+    """Garbage over a stretch in the middle of an mkv (its length intact): the demuxer gives up there; the
+    error says decoding failed at that frame (not 'truncated')."""
+    src = clips.make_shapes_clip(clipdir / "to_corrupt.mkv", frames=60, audio=False, color=False)
+    data = bytearray(src.read_bytes())
+    n = len(data)
+    data[n // 3: n // 3 + 2000] = np.random.default_rng(1).integers(0, 256, 2000, np.uint8).tobytes()
+    bad = clipdir / "corrupt.mkv"
+    bad.write_bytes(bytes(data))
+    with pytest.raises(MediaError, match=r"decoding failed at frame \d+ .*corrupt") as e:
+        with VideoReader(bad) as r:
+            for _ in r:
+                pass
+    assert "truncated" not in str(e.value)
+
+
+def test_mp4_cut_before_its_index_says_it_may_be_truncated(clipdir):
+    """An MP4 written index-last and cut in half has no moov box: 'probably truncated', not 'not a media file'."""
+    src = clips.make_shapes_clip(clipdir / "index_last.mp4", frames=40, audio=False)
+    cut = _cut_in_half(src, clipdir / "index_last_cut.mp4")
+    with pytest.raises(MediaError, match="probably truncated"):
+        probe_video(cut)
+
+
+def test_frame_count_of_a_variable_frame_rate_clip_is_exact(clipdir):
+    """The progress bar's total: exact for variable frame rate (duration x average rate is not), also with a
+    time range."""
+    src = clips.make_vfr_clip(clipdir / "vfr60.mkv", frames=60)
+    with VideoReader(src) as r:
+        assert r.count_frames() == 60
+        times = [f.time for f in r]
+    with VideoReader(src, start=times[10], end=times[30], every=3) as r:
+        assert r.count_frames() == len(list(r)) == 7

@@ -126,3 +126,61 @@ def test_run_frame_folder_keeps_names_and_16_bits(tmp_path, tiny_model_path):
 
     for p in out.iterdir():
         assert cv2.imread(str(p), cv2.IMREAD_UNCHANGED).dtype == np.uint16
+
+
+def _cut_folder(path, shots=((0, 12), (1, 14)), size=(64, 48)):
+    """A frame folder of moving shapes with a scene cut between shots (palette change): f000.png, f001.png..."""
+    import cv2
+
+    from clips import shapes_image
+
+    path.mkdir(parents=True)
+    k = 0
+    for palette, n in shots:
+        for i in range(n):
+            img = shapes_image(k, size[0], size[1], color=False, palette=palette)
+            cv2.imwrite(str(path / f"f{k:03d}.png"), img)
+            k += 1
+    return path
+
+
+@pytest.mark.parametrize("resume_at", [7, 17])  # in the first shot; in the second (cut at 12), mid-batch
+def test_resumed_flow_smoothing_on_a_frame_folder_equals_an_uninterrupted_run(tmp_path, tiny_model_path, resume_at):
+    """--skip-existing with --temporal flow: frames coloured after the resume point are those of an uninterrupted
+    run (the smoother is warmed up on the frames before it), not a fresh smoother's (a visible jump)."""
+    import shutil
+
+    import cv2
+
+    folder = _cut_folder(tmp_path / "shot")
+    colorizer = Colorizer(tiny_model_path, device="cpu", batch=4)
+    whole = run(folder, tmp_path / "whole", temporal="flow", colorizer=colorizer)
+    resumed = tmp_path / "resumed"
+    shutil.copytree(whole, resumed)
+    names = sorted(p.name for p in whole.iterdir())
+    for name in names[resume_at:]:
+        (resumed / name).unlink()
+    run(folder, resumed, temporal="flow", skip_existing=True, colorizer=colorizer)
+    assert sorted(p.name for p in resumed.iterdir()) == names
+    for name in names:
+        a = cv2.imread(str(whole / name)).astype(int)
+        b = cv2.imread(str(resumed / name)).astype(int)
+        assert np.abs(a - b).max() <= 1, f"{name} differs by {np.abs(a - b).max()} levels"
+
+
+def test_point_hints_only_are_logged_the_same_way_before_and_after(tiny_model_path, caplog):
+    """With --hints and no key, the plan and the summary agree: the shot is one with point hints (not 'keys
+    for []; automatic colouring for [0]' and then 'with a key: [0]')."""
+    import logging
+
+    from clips import shapes_image
+
+    frames = [shapes_image(i, 64, 48, color=False) for i in range(8)]
+    hints = [{"frame": 3, "x": 10, "y": 10, "rgb": [200, 40, 40]}]
+    with caplog.at_level(logging.INFO, logger="framecolor"):
+        list(colorize_frames(frames, model=tiny_model_path, hints=hints, hint_model="none"))
+    plan = [r.getMessage() for r in caplog.records if "starting at frames" in r.getMessage()]
+    assert len(plan) == 2, plan
+    assert "point hints only for [0]" in plan[0] and "automatic colouring for none" in plan[0]
+    assert "with a key: starting at frames []" in plan[1]
+    assert "with point hints only: starting at frames [0]" in plan[1]
