@@ -263,8 +263,9 @@ def other_cases(root: Path, step: int = 5) -> Iterator[Case]:
     konobi = sorted((root / "clips").glob("eisai-konobi-e012-339*.mp4"))
     if konobi:
         frames = _read_frames(konobi[0])
-        yield (Case("other", "eisai-konobi-e012-339 from 108", frames, {0: frames[0]},
-                        list(range(108, len(frames), step))))
+        cut = TRUE_CUTS["eisai-konobi-e012-339"][0]
+        yield (Case("other", f"eisai-konobi-e012-339 from {cut}", frames, {0: frames[0]},
+                    list(range(cut, len(frames), step))))
     for a, b in _pairs(root / "stills" / "tooncrafter"):
         fa, fb = _read_rgb(a), _read_rgb(b)
         if fa.shape != fb.shape:
