@@ -117,6 +117,7 @@ def _translations(a: np.ndarray, b: np.ndarray, count: int) -> list[tuple[float,
     cross = np.conj(fa) * fb
     corr = np.fft.irfft2(cross / np.maximum(np.abs(cross), 1e-6), s=a.shape)
     h, w = corr.shape
+    corr[np.ix_(np.arange(-1, 2) % h, np.arange(-1, 2) % w)] = -np.inf  # "no motion" is always tried anyway
     out = []
     for _ in range(count):
         y, x = np.unravel_index(int(np.argmax(corr)), corr.shape)
