@@ -189,7 +189,7 @@ class CutDetector:
     fade-tolerant) to the closest of the ``lookback`` previous frames (default 2: an in-between or smear frame
     that differs from both neighbours does not end a shot when the next drawing matches the one before it).
     A frame starts a new shot when its score exceeds both ``threshold`` (absolute floor, the user's
-    ``--cut-threshold``, default 2.5 percent of the picture) and ``adaptive_ratio`` times the median score of
+    ``--cut-threshold``, default 2.0 percent of the picture) and ``adaptive_ratio`` times the median score of
     the previous ``window`` frames (so that a stretch of very fast motion raises the bar, as in
     PySceneDetect's AdaptiveDetector), and at least ``min_scene_len`` frames have passed since the last cut
     (or the start). Lower ``threshold`` finds more cuts.
@@ -208,11 +208,11 @@ class CutDetector:
         self,
         threshold: float | None = None,
         min_scene_len: int = 8,
-        adaptive_ratio: float = 6.0,
+        adaptive_ratio: float = 8.0,
         window: int = 16,
         lookback: int = _LOOKBACK,
     ):
-        threshold = 2.5 if threshold is None else float(threshold)
+        threshold = 2.0 if threshold is None else float(threshold)
         if not threshold > 0:
             raise UserError(f"cut threshold must be positive, got {threshold}")
         if int(min_scene_len) < 1:
