@@ -16,6 +16,7 @@ log = logging.getLogger("framecolor")
 
 NEW_CONTENT = 15.0  # percent of the picture new since the last proposed key: worth another key
 MIN_GAP = 12  # frames between two new-content proposals of one shot
+CUT_WAIT = 6  # a new-content proposal followed by a cut within this many frames is dropped (the cut's is kept)
 
 
 def _write_png(path: Path, rgb: np.ndarray) -> None:
@@ -69,7 +70,7 @@ def sample_frames(input, output, every: int = 60, scene_changes: bool = False,
     frame of every shot (:class:`framecolor.temporal.CutDetector`), plus, inside a shot, a frame where more
     than ``new_content`` percent of the picture is new since the last proposed key (a pan revealing new
     scenery, a character entering; :func:`framecolor.temporal.content_distance`, at least ``MIN_GAP`` frames
-    apart; None: off). A contact sheet of the proposals is written beside the folder
+    apart, and not within ``CUT_WAIT`` frames before a cut; None: off). A contact sheet of the proposals is written beside the folder
     (:func:`contact_sheet_path`). Returns how many frames were written."""
     import cv2
 
@@ -97,32 +98,42 @@ def sample_frames(input, output, every: int = 60, scene_changes: bool = False,
     written = 0
     proposals: list[tuple[int, str, np.ndarray]] = []
     last_key: tuple[int, np.ndarray] | None = None  # (frame, thumbnail) of the last proposed key
+    pending = None  # a new-content proposal waits CUT_WAIT frames: a cut right after it makes it useless
+
+    def keep(index: int, why: str, image: np.ndarray) -> None:
+        nonlocal written
+        if detector is not None:
+            h, w = image.shape[:2]
+            small = cv2.resize(color.to_float_rgb(image), (200, max(1, round(200 * h / w))),
+                               interpolation=cv2.INTER_AREA)
+            proposals.append((index, why, color.from_float_rgb(small, np.uint8)))
+            log.info("frame %d: %s", index, why)
+        _write_png(output / f"frame_{index:06d}.png", image)
+        written += 1
+
     with VideoReader(input, every=1 if scene_changes else every) as reader:
         for frame in reader:
-            why = ""
-            if detector is not None:
-                L = color.luminance(frame.image)
-                is_cut = detector.process(frame.index, L)
-                thumb = _thumbnail(L)
-                if last_key is None:
-                    why = "first"
-                elif is_cut:
-                    why = "new shot"
-                elif (new_content is not None and frame.index - last_key[0] >= MIN_GAP
-                      and last_key[1].shape == thumb.shape):
-                    d = content_distance_thumbs(last_key[1], thumb)
-                    if d > new_content:
-                        why = f"new content {d:.0f}%"
-                if not why:
-                    continue
+            if detector is None:
+                keep(frame.index, "", frame.image)
+                continue
+            L = color.luminance(frame.image)
+            is_cut = detector.process(frame.index, L)
+            thumb = _thumbnail(L)
+            if pending is not None and (is_cut or frame.index - pending[0] >= CUT_WAIT):
+                if not is_cut:
+                    keep(*pending)
+                pending = None
+            if last_key is None or is_cut:
+                keep(frame.index, "first" if last_key is None else "new shot", frame.image)
                 last_key = (frame.index, thumb)
-                h, w = frame.image.shape[:2]
-                small = cv2.resize(color.to_float_rgb(frame.image), (200, max(1, round(200 * h / w))),
-                                   interpolation=cv2.INTER_AREA)
-                proposals.append((frame.index, why, color.from_float_rgb(small, np.uint8)))
-                log.info("frame %d: %s", frame.index, why)
-            _write_png(output / f"frame_{frame.index:06d}.png", frame.image)
-            written += 1
+            elif (new_content is not None and frame.index - last_key[0] >= MIN_GAP
+                  and last_key[1].shape == thumb.shape):
+                d = content_distance_thumbs(last_key[1], thumb)
+                if d > new_content:
+                    pending = (frame.index, f"new content {d:.0f}%", frame.image.copy())
+                    last_key = (frame.index, thumb)
+    if pending is not None:
+        keep(*pending)
     if proposals:
         sheet = write_contact_sheet(contact_sheet_path(output), proposals)
         log.info("contact sheet of the %d proposed keys: %s", len(proposals), sheet)

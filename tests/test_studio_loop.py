@@ -114,3 +114,27 @@ def test_sample_refuses_a_bad_new_content_value(tmp_path):
     clip = _write_clip(tmp_path / "c.mkv", [_gray(shapes_frame(t, 0)[0]) for t in range(3)])
     r = _invoke("sample", clip, "--scene-changes", "--new-content", "0", "-o", tmp_path / "k")
     assert r.exit_code == 2 and "--new-content" in r.output
+
+
+def test_a_new_content_proposal_right_before_a_cut_is_dropped(tmp_path):
+    """A frame proposed for new content that a cut follows within a few frames is not written (the cut's
+    first frame is the key to paint); the same frame without the cut after it is."""
+    a = shapes_frame(0, 0)[0]
+    b = shapes_frame(20, 1)[0][::-1].copy()
+    wipe = []
+    for t in range(30):
+        f = a.copy()
+        x = min(W, 6 * t)
+        f[:, :x] = b[:, :x]
+        wipe.append(f)
+    clip = _write_clip(tmp_path / "wipe.mkv", [_gray(f) for f in wipe])
+    assert _invoke("sample", clip, "--scene-changes", "-o", tmp_path / "k1").exit_code == 0
+    found = sorted(frame_number_of(p.name) for p in (tmp_path / "k1").iterdir())
+    assert len(found) >= 2, found
+    p = found[1]
+    other = [np.ascontiguousarray(np.rot90(shapes_frame(t, 1)[0], 2)) for t in range(12)]  # another scene
+    other = [cv2.resize(255 - f, (W, H)) for f in other]
+    clip2 = _write_clip(tmp_path / "wipe_cut.mkv", [_gray(f) for f in wipe[: p + 3] + other])
+    assert _invoke("sample", clip2, "--scene-changes", "-o", tmp_path / "k2").exit_code == 0
+    found2 = sorted(frame_number_of(q.name) for q in (tmp_path / "k2").iterdir())
+    assert p not in found2 and p + 3 in found2, (p, found2)
