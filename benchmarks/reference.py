@@ -241,7 +241,8 @@ def keyed_cases(clips: list[Path], step: int | None = None) -> Iterator[Case]:
             note = "shots from the cut detector"
         keys = {k: frames[k] for k in [0, *cuts] if k < len(frames)}
         s = step or _every(5, len(frames))
-        scored = [i for i in range(0, len(frames), s) if i not in keys] or [i for i in range(len(frames)) if i not in keys]
+        scored = [i for i in range(0, len(frames), s) if i not in keys]
+        scored = scored or [i for i in range(len(frames)) if i not in keys]
         yield (Case("keyed", clip_key(path), frames, keys, scored, note))
 
 

@@ -113,7 +113,9 @@ def _position(value):
 @click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda, cuda:N.")
 @click.option("--backend", default="auto", show_default=True, type=click.Choice(["auto", "torch", "tensorrt"]))
 @click.option("--temporal", type=click.Choice(["flow", "off"]), help="Temporal smoothing (default: flow for video, off for frame folders).")
-@click.option("--cut-threshold", type=float, help="Scene-cut sensitivity: the percentage of the picture that must be new content (default 2.0; lower finds more cuts).")
+@click.option("--cut-threshold", type=float,
+              help="Scene-cut sensitivity: the percentage of the picture that must be new content (default 2.0; "
+                   "lower finds more cuts).")
 @click.option("--every", default=1, show_default=True, type=int, help="Colour every Nth frame only (a preview).")
 @click.option("--start", help="First frame: a frame number (120) or a time (12.5s, 00:01:02.5).")
 @click.option("--end", help="Frame or time to stop before.")

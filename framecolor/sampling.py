@@ -70,8 +70,8 @@ def sample_frames(input, output, every: int = 60, scene_changes: bool = False,
     frame of every shot (:class:`framecolor.temporal.CutDetector`), plus, inside a shot, a frame where more
     than ``new_content`` percent of the picture is new since the last proposed key (a pan revealing new
     scenery, a character entering; :func:`framecolor.temporal.content_distance`, at least ``MIN_GAP`` frames
-    apart, and not within ``CUT_WAIT`` frames before a cut; None: off). A contact sheet of the proposals is written beside the folder
-    (:func:`contact_sheet_path`). Returns how many frames were written."""
+    apart, and not within ``CUT_WAIT`` frames before a cut; None: off). A contact sheet of the proposals is
+    written beside the folder (:func:`contact_sheet_path`). Returns how many frames were written."""
     import cv2
 
     from . import color
