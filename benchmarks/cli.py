@@ -139,23 +139,41 @@ def _write_json(path: Path, payload) -> None:
 
 
 @bench.command("reference")
-@click.option("--data", "data", multiple=True, required=True, metavar="PATH[@A:B:STEP]",
-              help="Video or folder of same-size frames, optional frame range and scoring step (repeatable).")
+@click.option("--data", "data", multiple=True, metavar="PATH[@A:B:STEP]",
+              help="Video or folder of same-size frames, optional frame range and scoring step (repeatable). "
+                   "With --scenario keyed: the clips of that scenario.")
 @click.option("--keys", "keys", multiple=True, metavar="N,N,...",
               help="Key frame numbers for the --data of the same position (default: the first frame and every "
                    "detected cut).")
+@click.option("--scenario", "scenarios", multiple=True, type=click.Choice(["keyed", "other", "sheet", "all"]),
+              help="Issue 16's scenarios beside gray, the automatic model and flow propagation: keyed (first "
+                   "frame of each true shot), other (keys for part of the material), sheet (a model sheet as "
+                   "the key). Needs --eval-anime, except keyed with --data.")
+@click.option("--eval-anime", "eval_anime", type=click.Path(path_type=Path, file_okay=False),
+              help="The eval-anime folder (clips/ and stills/).")
+@click.option("--model", type=click.Path(path_type=Path),
+              help="Generator for what carrying does not cover and for the automatic column (default: bundled).")
+@click.option("--step", type=int, help="With --scenario: score every Nth frame (default 5, 2 on short clips).")
+@click.option("--no-warp", is_flag=True, help="With --scenario: skip the warp-error measurement.")
+@click.option("--out", "out_dir", type=click.Path(path_type=Path, file_okay=False),
+              help="With --scenario: folder for results.md, results.json and contact.png.")
 @click.option("--hint-model", default=None, metavar="PATH|none",
               help="Hint network checkpoint, or none for the edge-aware densifier. Default: as `run`.")
 @click.option("--temporal", type=click.Choice(["off", "flow"]), default="off", show_default=True)
 @click.option("--json", "json_path", type=click.Path(path_type=Path, dir_okay=False),
               default=Path("bench_reference.json"), show_default=True, help="Where the JSON results go.")
-def reference(data, keys, hint_model, temporal, json_path):
-    """Reference mode (first frame of each shot as key) against flow propagation, in CIEDE2000."""
+def reference(data, keys, scenarios, eval_anime, model, step, no_warp, out_dir, hint_model, temporal, json_path):
+    """Reference mode against flow propagation (and, with --scenario, gray and the automatic model), in
+    CIEDE2000."""
     from tqdm import tqdm
 
     from . import quality as Q
     from . import reference as R
 
+    if scenarios:
+        return _reference_scenarios(data, scenarios, eval_anime, model, step, no_warp, out_dir, hint_model)
+    if not data:
+        raise UserError("give --data (or --scenario)")
     specs = [Q.parse_data_spec(d) for d in data]
     if len(keys) > len(specs):
         raise UserError(f"{len(keys)} --keys for {len(specs)} --data")
@@ -180,3 +198,54 @@ def reference(data, keys, hint_model, temporal, json_path):
     _write_json(json_path, {"results": [r.to_json() for r in results], "temporal": temporal,
                             "hint_model": hint_model or "default", "seconds": round(seconds, 1)})
     click.echo(f"wrote {json_path} ({seconds:.1f} s)")
+
+
+def _reference_scenarios(data, scenarios, eval_anime, model, step, no_warp, out_dir, hint_model):
+    """`bench reference --scenario ...`: issue 16's three scenarios, each item beside gray, the automatic
+    model, flow propagation and reference mode; tables printed and written with a contact sheet."""
+    from tqdm import tqdm
+
+    from . import reference as R
+
+    chosen = list(R.SCENARIOS) if "all" in scenarios else list(dict.fromkeys(scenarios))
+    if step is not None and step < 1:
+        raise UserError(f"--step must be at least 1 (got {step})")
+    if eval_anime is not None and not (eval_anime / "clips").is_dir():
+        raise UserError(f"--eval-anime {eval_anime}: no clips/ folder in it")
+    needs_root = [s for s in chosen if s != "keyed" or not data]
+    if needs_root and eval_anime is None:
+        raise UserError(f"--scenario {', '.join(needs_root)} needs --eval-anime DIR")
+    if model is not None and not model.exists():
+        raise UserError(f"--model {model}: no such file")
+    clips = [Path(d) for d in data]
+    for c in clips:
+        if not c.is_file():
+            raise UserError(f"--data {c}: no such file")
+    t0 = time.perf_counter()
+    results = []
+    for sc in chosen:
+        if sc == "keyed":
+            cases = R.keyed_cases(clips or sorted((eval_anime / "clips").glob("*.mp4")), step)
+        elif sc == "other":
+            cases = R.other_cases(eval_anime, step or 5)
+        else:
+            cases = R.sheet_cases(eval_anime, step or 2)
+        for case in cases:
+            with tqdm(total=len(case.frames), unit="frame", desc=f"{sc} {case.name}", leave=False) as bar:
+                results.append(R.evaluate_case(case, model=str(model) if model else None, hint_model=hint_model,
+                                               warp=not no_warp, progress=bar.update))
+            del case.frames
+    seconds = time.perf_counter() - t0
+    table = R.scenario_markdown(results)
+    click.echo(table)
+    click.echo(f"model: {model or 'bundled default'}; {seconds:.0f} s")
+    if out_dir is not None:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        _write_json(out_dir / "results.json", {"results": [r.to_json() for r in results],
+                                               "model": str(model) if model else "bundled default",
+                                               "hint_model": hint_model or "default", "seconds": round(seconds, 1)})
+        tmp = out_dir / ".results.md.part"
+        tmp.write_text(table + "\n")
+        os.replace(tmp, out_dir / "results.md")
+        sheet = R.write_scenario_sheet(out_dir / "contact.png", results)
+        click.echo(f"wrote {out_dir / 'results.md'}, results.json and {sheet.name}")

@@ -132,7 +132,9 @@ def _position(value):
 @click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda, cuda:N.")
 @click.option("--backend", default="auto", show_default=True, type=click.Choice(["auto", "torch", "tensorrt"]))
 @click.option("--temporal", type=click.Choice(["flow", "off"]), help="Temporal smoothing (default: flow for video, off for frame folders).")
-@click.option("--cut-threshold", type=float, help="Scene-cut sensitivity override (see docs/architecture.md).")
+@click.option("--cut-threshold", type=float,
+              help="Scene-cut sensitivity: the percentage of the picture that must be new content (default 2.0; "
+                   "lower finds more cuts).")
 @click.option("--every", default=1, show_default=True, type=int, help="Colour every Nth frame only (a preview).")
 @click.option("--start", help="First frame: a frame number (120) or a time (12.5s, 00:01:02.5).")
 @click.option("--end", help="Frame or time to stop before.")
@@ -262,13 +264,17 @@ def _run_on_ray(jobs, options, ray_address, workers, cpus_per_worker, gpus_per_w
 @click.argument("input", type=click.Path(path_type=Path))
 @click.option("-o", "--output", required=True, type=click.Path(path_type=Path), help="Folder for the PNG frames.")
 @click.option("--every", default=60, show_default=True, type=int, help="Keep every Nth frame.")
-@click.option("--scene-changes", is_flag=True, help="Keep the first frame after each scene cut instead (and frame 0).")
+@click.option("--scene-changes", is_flag=True,
+              help="Propose reference-mode keys instead: frame 0, the first frame of each shot and frames where "
+                   "much new content appears; a contact sheet NAME.contact.png is written beside the folder.")
+@click.option("--new-content", default=15.0, show_default=True, type=float,
+              help="With --scene-changes: percentage of the picture new since the last key that proposes another.")
 @click.option("--cut-threshold", type=float, help="Scene-cut sensitivity override.")
 @click.option("--overwrite", is_flag=True, help="Write into an existing non-empty folder.")
 @click.option("--lineart", type=click.Choice(["xdog", "highpass"]),
               help="Write (line art, colour) training pairs into line/ and color/ instead (needs the training package).")
-def sample(input, output, every, scene_changes, cut_threshold, overwrite, lineart):
-    """Write every Nth frame (or the first frame of each shot) as PNG, named by frame number."""
+def sample(input, output, every, scene_changes, new_content, cut_threshold, overwrite, lineart):
+    """Write every Nth frame (or the keys worth painting for reference mode) as PNG, named by frame number."""
     from .sampling import sample_frames
 
     if lineart:
@@ -283,7 +289,7 @@ def sample(input, output, every, scene_changes, cut_threshold, overwrite, linear
         return
 
     n = sample_frames(input, output, every=every, scene_changes=scene_changes, cut_threshold=cut_threshold,
-                      overwrite=overwrite)
+                      overwrite=overwrite, new_content=new_content)
     click.echo(f"{n} frames written to {output}")
 
 

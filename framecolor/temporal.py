@@ -77,8 +77,12 @@ class TemporalItem:
 
 
 # ------------------------------------------------------------------------------------------- cut detection
-_THUMB_WIDTH = 64  # content distance works on thumbnails of this width: cheap and blind to grain/noise
-_TOLERANCE_RADIUS = 2  # motion tolerated by the distance: +-2 thumbnail pixels (~3% of the width) per frame
+_THUMB_WIDTH = 128  # content distance works on thumbnails of this width: cheap and blind to grain/noise
+_TOLERANCE_RADIUS = 2  # local motion tolerated on top of each global translation: +-2 thumbnail pixels
+_RESIDUAL_L = 4.0  # a pixel is new content when it is this far (L units) outside every explanation
+_TRANSLATIONS = 3  # global translations tried besides "no motion": the strongest phase-correlation peaks
+_BLANK_STD = 1.5  # a thumbnail with less contrast than this (L units) is blank: black/white flash or fade end
+_LOOKBACK = 2  # a frame is compared with this many earlier frames (the closest wins): twos, smear frames
 
 
 def _thumbnail(L: np.ndarray) -> np.ndarray:
@@ -91,32 +95,72 @@ def _thumbnail(L: np.ndarray) -> np.ndarray:
     return cv2.resize(L, (tw, th), interpolation=cv2.INTER_AREA)
 
 
-def _tolerant_difference(a: np.ndarray, b: np.ndarray) -> float:
-    """Mean of how far each pixel of b falls outside a's local min..max range, both ways round."""
+def _gain_matched(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Both thumbnails at zero mean and the same contrast (the mean of their two): a fade or a global
+    brightness change (gain/offset) leaves the pair equal, and frames of unchanged exposure keep their own
+    contrast, so the residual tolerance means the same as on the raw pair. The std floor keeps near-black
+    frames from amplifying noise into fake content."""
+    sa, sb = float(a.std()), float(b.std())
+    target = 0.5 * (sa + sb)
+    return ((a - a.mean()) * np.float32(target / max(sa, 3.0)),
+            (b - b.mean()) * np.float32(target / max(sb, 3.0)))
+
+
+def _translations(a: np.ndarray, b: np.ndarray, count: int) -> list[tuple[float, float]]:
+    """The ``count`` strongest peaks of the phase correlation of a and b (Kuglin & Hines, 1975): the global
+    translations (dx, dy) that map a onto b, e.g. a panned background and a character moving across it."""
+    import cv2
+
+    win = cv2.createHanningWindow((a.shape[1], a.shape[0]), cv2.CV_32F)
+    fa = np.fft.rfft2((a - a.mean()) * win)
+    fb = np.fft.rfft2((b - b.mean()) * win)
+    cross = np.conj(fa) * fb
+    corr = np.fft.irfft2(cross / np.maximum(np.abs(cross), 1e-6), s=a.shape)
+    h, w = corr.shape
+    corr[np.ix_(np.arange(-1, 2) % h, np.arange(-1, 2) % w)] = -np.inf  # "no motion" is always tried anyway
+    out = []
+    for _ in range(count):
+        y, x = np.unravel_index(int(np.argmax(corr)), corr.shape)
+        out.append((float(x if x <= w // 2 else x - w), float(y if y <= h // 2 else y - h)))
+        ys, xs = np.arange(y - 3, y + 4) % h, np.arange(x - 3, x + 4) % w
+        corr[np.ix_(ys, xs)] = -np.inf  # non-maximum suppression around the peak
+    return out
+
+
+def _unexplained(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Per pixel of b, how far (L units) it falls outside a's local min..max range under the best of: no
+    motion and a's strongest global translations towards b."""
     import cv2
 
     k = np.ones((2 * _TOLERANCE_RADIUS + 1,) * 2, np.uint8)
+    h, w = a.shape
+    best = None
+    for dx, dy in [(0.0, 0.0), *_translations(a, b, _TRANSLATIONS)]:
+        m = np.float32([[1, 0, dx], [0, 1, dy]])
+        shifted = a if dx == dy == 0.0 else cv2.warpAffine(a, m, (w, h), flags=cv2.INTER_LINEAR,
+                                                           borderMode=cv2.BORDER_REPLICATE)
+        lo, hi = cv2.erode(shifted, k), cv2.dilate(shifted, k)
+        d = np.maximum(0.0, np.maximum(b - hi, lo - b))
+        best = d if best is None else np.minimum(best, d)
+    return best
 
-    def one_way(x, y):
-        lo, hi = cv2.erode(x, k), cv2.dilate(x, k)
-        return float(np.maximum(0.0, np.maximum(y - hi, lo - y)).mean())
 
-    return 0.5 * (one_way(a, b) + one_way(b, a))
-
-
-def _gain_normalised(t: np.ndarray) -> np.ndarray:
-    # Zero mean, fixed contrast: a fade (global gain/offset) leaves this unchanged. The std floor keeps
-    # near-black frames from amplifying noise into fake content.
-    return (t - t.mean()) * np.float32(15.0 / max(float(t.std()), 3.0))
+def _new_content(a: np.ndarray, b: np.ndarray) -> float:
+    """Percentage of pixels that neither frame explains in the other (both ways round, averaged)."""
+    return 50.0 * float((_unexplained(a, b) > _RESIDUAL_L).mean() + (_unexplained(b, a) > _RESIDUAL_L).mean())
 
 
 def content_distance(L_a: np.ndarray, L_b: np.ndarray) -> float:
-    """Motion-tolerant, fade-discounting content distance between two luminance frames (L units, 0..~100).
+    """Motion-tolerant, fade-discounting content distance between two luminance frames: the percentage
+    (0..100) of the picture that is new content, i.e. not explained by the other frame.
 
-    ``min(raw, 2 * normalised)``: the raw tolerant difference of the thumbnails, unless the change almost
-    vanishes once both frames are brought to the same mean and contrast (then it was a fade, not new content).
-    On bikes.mp4 (thumbnails of the 640x272 frames) hard cuts score 5.9..19.6 and the fastest motion 2.4 (at
-    5x its recent median, cuts at 55x..1500x); on bigbuckbunny nothing scores above 0.1.
+    On thumbnails 128 pixels wide, a pixel is explained when it lies within the local min..max range (+-2
+    pixels) of the other frame, either in place or moved by one of the three strongest global translations
+    between the frames (phase-correlation peaks): a camera pan, a character sliding across a held background and
+    a background panned under a held character all score near zero, which a plain tolerant difference does
+    not (limited animation moves whole layers by many pixels in one step). ``min(raw, normalised)``: the
+    same on gain-matched thumbnails (zero mean, equal contrast), so a fade or a global brightness change
+    is not new content.
     """
     ta, tb = _thumbnail(L_a), _thumbnail(L_b)
     if ta.shape != tb.shape:
@@ -124,17 +168,40 @@ def content_distance(L_a: np.ndarray, L_b: np.ndarray) -> float:
     return content_distance_thumbs(ta, tb)
 
 
-class CutDetector:
-    """Hard scene cuts from luminance only.
+def content_distance_thumbs(ta: np.ndarray, tb: np.ndarray) -> float:
+    """:func:`content_distance` on thumbnails already made (what the detector keeps between frames)."""
+    if float(np.abs(ta - tb).max()) <= _RESIDUAL_L:
+        return 0.0  # nothing moved further than the residual tolerance (held drawings): skip the FFTs
+    raw = _new_content(ta, tb)
+    if raw == 0.0:
+        return 0.0
+    return min(raw, _new_content(*_gain_matched(ta, tb)))
 
-    A frame starts a new shot when its content distance to the previous frame (:func:`content_distance`)
-    exceeds both ``threshold`` (absolute floor, the user's ``--cut-threshold``, default 2.0 L units) and
-    ``adaptive_ratio`` times the median distance of the previous ``window`` frames (so that a stretch of very
-    fast motion raises the bar, as in PySceneDetect's AdaptiveDetector), and at least ``min_scene_len`` frames
-    have passed since the last cut (or the start). Lower ``threshold`` finds more cuts.
+
+def _is_blank(thumb: np.ndarray) -> bool:
+    return float(thumb.std()) < _BLANK_STD
+
+
+class CutDetector:
+    """Hard scene cuts from luminance only, robust to limited animation.
+
+    A frame's score is its :func:`content_distance` (percentage of new content, motion- and
+    fade-tolerant) to the closest of the ``lookback`` previous frames (default 2: an in-between or smear frame
+    that differs from both neighbours does not end a shot when the next drawing matches the one before it).
+    A frame starts a new shot when its score exceeds both ``threshold`` (absolute floor, the user's
+    ``--cut-threshold``, default 2.0 percent of the picture) and ``adaptive_ratio`` times the median score of
+    the previous ``window`` frames (so that a stretch of very fast motion raises the bar, as in
+    PySceneDetect's AdaptiveDetector), and at least ``min_scene_len`` frames have passed since the last cut
+    (or the start). Lower ``threshold`` finds more cuts.
+
+    Held drawings (limited animation on twos and threes) score exactly 0 between the repeats, and the whole
+    change lands on the frame where the next drawing appears; the global-translation model keeps pans and
+    layer slides of any size below the floor. Blank frames (almost no contrast: a black or white flash, the
+    bottom of a fade) are never cuts and are skipped as references, so the frame after a flash is compared
+    with the last picture before it: the same shot continues, a different one starts.
 
     ``process(index, L)`` is called once per frame in order; ``cuts`` lists the frame numbers found so far
-    (never the first frame); ``scores`` keeps the last distances for logging.
+    (never the first frame); ``scores`` keeps the last scores for logging.
     """
 
     def __init__(
@@ -143,6 +210,7 @@ class CutDetector:
         min_scene_len: int = 8,
         adaptive_ratio: float = 8.0,
         window: int = 16,
+        lookback: int = _LOOKBACK,
     ):
         threshold = 2.0 if threshold is None else float(threshold)
         if not threshold > 0:
@@ -151,31 +219,43 @@ class CutDetector:
             raise UserError(f"minimum scene length must be at least 1 frame, got {min_scene_len}")
         if not adaptive_ratio >= 0:
             raise UserError(f"adaptive cut ratio must be >= 0, got {adaptive_ratio}")
+        if int(lookback) < 1:
+            raise UserError(f"cut lookback must be at least 1 frame, got {lookback}")
         self.threshold = threshold
         self.min_scene_len = int(min_scene_len)
         self.adaptive_ratio = float(adaptive_ratio)
         self.cuts: list[int] = []
         self.scores: deque[float] = deque(maxlen=max(1, int(window)))
-        self._prev: np.ndarray | None = None
+        self._recent: deque[np.ndarray] = deque(maxlen=int(lookback))  # last non-blank thumbnails, newest last
         self._shot_start: int | None = None
 
     def reset(self) -> None:
-        """Forget the previous frame (a new, unrelated stream follows); found cuts are kept."""
-        self._prev = None
+        """Forget the previous frames (a new, unrelated stream follows); found cuts are kept."""
+        self._recent.clear()
         self._shot_start = None
         self.scores.clear()
+
+    def score(self, thumb: np.ndarray) -> float:
+        """Score of a thumbnail against the frames kept: its distance to the closest of them."""
+        best = float("inf")
+        for prev in reversed(self._recent):
+            if prev.shape == thumb.shape:  # a different picture size cannot be the same shot
+                best = min(best, content_distance_thumbs(prev, thumb))
+            if best == 0.0:
+                break
+        return best
 
     def process(self, index: int, L: np.ndarray) -> bool:
         """Feed frame ``index``; True when it starts a new shot (never for the first frame fed)."""
         thumb = _thumbnail(L)
-        prev, self._prev = self._prev, thumb
-        if prev is None or self._shot_start is None:
+        if self._shot_start is None:
             self._shot_start = index
+            self._recent.append(thumb)
             return False
-        if prev.shape != thumb.shape:  # a different picture size cannot be the same shot
-            score = float("inf")
-        else:
-            score = content_distance_thumbs(prev, thumb)
+        if _is_blank(thumb):  # a flash or the bottom of a fade: no content to compare, nothing to keep
+            return False
+        score = self.score(thumb) if self._recent else 0.0
+        self._recent.append(thumb)
         baseline = float(np.median(self.scores)) if self.scores else 0.0
         self.scores.append(min(score, 1e6))
         is_cut = (
@@ -187,14 +267,6 @@ class CutDetector:
             self.cuts.append(index)
             self._shot_start = index
         return is_cut
-
-
-def content_distance_thumbs(ta: np.ndarray, tb: np.ndarray) -> float:
-    """:func:`content_distance` on thumbnails already made (what the detector keeps between frames)."""
-    raw = _tolerant_difference(ta, tb)
-    if raw == 0.0:
-        return 0.0
-    return min(raw, 2.0 * _tolerant_difference(_gain_normalised(ta), _gain_normalised(tb)))
 
 
 def detect_cuts(

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import threading
 
+import numpy as np
 import pytest
 from click.testing import CliRunner
 
@@ -193,3 +194,87 @@ def test_cpu_bound_ceiling_counts_the_model_only_where_it_runs_on_the_cpu():
 
     assert cpu_bound_fps(100.0, 300.0, "cpu", cores=2) == pytest.approx(5.0)
     assert cpu_bound_fps(100.0, 300.0, "cuda", cores=2) == pytest.approx(20.0)
+
+
+# ------------------------------------------------------------------------------ reference scenarios (issue 16)
+def _fake_eval_anime(root, make_cut_clip):
+    """A miniature eval-anime folder: an anidoc-style clip with its model sheet, a konobi-named two-shot clip
+    (cut at 12: the tests shorten the real clip's 108 in TRUE_CUTS), two ToonCrafter-style colour pairs and a
+    line-art sketch that is not a pair."""
+    import cv2
+
+    from clips import read_all_frames, shapes_image
+
+    (root / "clips").mkdir(parents=True)
+    (root / "stills" / "anidoc-refs").mkdir(parents=True)
+    (root / "stills" / "tooncrafter").mkdir(parents=True)
+    make_cut_clip(root / "clips" / "anidoc-sample1.mp4", shot_lengths=(8,), size=(64, 48))
+    make_cut_clip(root / "clips" / "eisai-konobi-e012-339_64x48_12fps.mp4", shot_lengths=(12, 12), size=(64, 48))
+    first = read_all_frames(root / "clips" / "anidoc-sample1.mp4")[0][2]
+    cv2.imwrite(str(root / "stills" / "anidoc-refs" / "sample1.png"), cv2.cvtColor(first, cv2.COLOR_RGB2BGR))
+    ts = root / "stills" / "tooncrafter"
+    for name, (a, b) in {"x_frame1": (0, 2), "y.mp4_00-00": (5, 6)}.items():
+        second = name.replace("frame1", "frame3").replace("00-00", "00-01")
+        cv2.imwrite(str(ts / f"{name}.png"), cv2.cvtColor(shapes_image(a, 64, 48), cv2.COLOR_RGB2BGR))
+        cv2.imwrite(str(ts / f"{second}.png"), cv2.cvtColor(shapes_image(b, 64, 48), cv2.COLOR_RGB2BGR))
+    cv2.imwrite(str(ts / "frame0001_05.png"), np.full((48, 64, 3), 255, np.uint8))
+
+
+def test_bench_reference_scenarios_score_every_method_and_never_a_key(tmp_path, tiny_model_path, monkeypatch):
+    """`bench reference --scenario all`: the three scenarios' items (keyed clips, konobi from 108 and the
+    ToonCrafter pairs only, the model sheet), each with gray, automatic (the --model given), flow propagation
+    and reference mode scored on the same frames, keys never scored, warp errors beside the original's, a
+    table with ratios and a contact sheet."""
+    from clips import make_cut_clip
+
+    from benchmarks import reference as R
+
+    monkeypatch.setitem(R.TRUE_CUTS, "eisai-konobi-e012-339", [12])
+    root = tmp_path / "eval-anime"
+    _fake_eval_anime(root, make_cut_clip)
+    out = tmp_path / "out"
+    result = CliRunner().invoke(cli, ["bench", "reference", "--scenario", "all", "--eval-anime", str(root),
+                                      "--model", str(tiny_model_path), "--hint-model", "none", "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    data = json.loads((out / "results.json").read_text())
+    items = {(r["scenario"], r["name"]): r for r in data["results"]}
+    assert set(items) == {("keyed", "anidoc-sample1"), ("keyed", "eisai-konobi-e012-339"),
+                          ("other", "eisai-konobi-e012-339 from 12"), ("other", "tooncrafter x"),
+                          ("other", "tooncrafter y.mp4"), ("sheet", "anidoc-sample1")}
+    assert data["model"] == str(tiny_model_path)
+    konobi = items[("keyed", "eisai-konobi-e012-339")]
+    assert konobi["scored"] == [2, 4, 6, 8, 10, 14, 16, 18, 20, 22]  # every 2nd on a short clip, keys 0, 12 not
+    assert items[("other", "eisai-konobi-e012-339 from 12")]["scored"] == [12, 17, 22]
+    assert items[("other", "tooncrafter x")]["scored"] == [1]
+    for r in data["results"]:
+        assert set(r["ciede2000"]) == {"gray", "automatic", "flow", "reference"}
+        assert all(v is not None and v >= 0 for v in r["ciede2000"].values()), r
+    # the keyed shots are carried: reference mode and flow far below gray on these saturated shapes
+    for key in [("keyed", "anidoc-sample1"), ("keyed", "eisai-konobi-e012-339"), ("sheet", "anidoc-sample1")]:
+        c = items[key]["ciede2000"]
+        assert c["reference"] < 0.5 * c["gray"] and c["flow"] < 0.5 * c["gray"], (key, c)
+    assert set(konobi["warp_error"]) == {"reference", "truth"}
+    table = (out / "results.md").read_text()
+    assert "(a) keyed shots" in table and "(b) other shots" in table and "(c) model sheet" in table
+    assert "ref / gray" in table and "ref / flow" in table
+    import cv2
+
+    assert cv2.imread(str(out / "contact.png")) is not None
+
+
+def test_bench_reference_scenarios_need_the_eval_folder(tmp_path):
+    result = CliRunner().invoke(cli, ["bench", "reference", "--scenario", "other"])
+    assert result.exit_code == 2 and "--eval-anime" in result.output
+    result = CliRunner().invoke(cli, ["bench", "reference", "--scenario", "sheet", "--eval-anime", str(tmp_path)])
+    assert result.exit_code == 2 and "clips/" in result.output
+
+
+def test_tooncrafter_pairs_leave_out_the_sketches(tmp_path):
+    """Pairs are `X_frame1`/`X_frame3` and `X_00-00`/`X_00-01`; `frame00xx_yy` sketches and unpaired files
+    are not part of them."""
+    from benchmarks.reference import _pairs
+
+    for n in ["a_frame1", "a_frame3", "b.mp4_00-00", "b.mp4_00-01", "c_frame1", "frame0001_05", "frame0001_09"]:
+        (tmp_path / f"{n}.png").write_bytes(b"")
+    assert [(a.stem, b.stem) for a, b in _pairs(tmp_path)] == [("a_frame1", "a_frame3"),
+                                                                ("b.mp4_00-00", "b.mp4_00-01")]

@@ -139,12 +139,100 @@ def test_min_scene_len_suppresses_a_flash():
 
 def test_threshold_controls_sensitivity():
     """A higher --cut-threshold misses a weak cut that the default finds; a distance above it is found."""
-    a, b = shot(8, 12), shot(9, 12)
-    weak = [0.85 * f + 0.15 * g for f, g in zip(a, b)]  # the second shot shares most of its content
-    L = to_L(a + weak)
+    a, b = shot(8, 24), shot(9, 12)
+    # the second shot shares most of its content with the first (which goes on panning under it)
+    weak = [0.6 * f + 0.4 * g for f, g in zip(a[12:], b)]
+    L = to_L(a[:12] + weak)
     d = content_distance(L[11], L[12])
     assert detect_cuts(L, threshold=d * 0.5) == [12]
     assert detect_cuts(L, threshold=d * 2.0) == []
+
+
+# Limited animation: cel-style drawings (flat shapes with dark outlines) over a painted background, each
+# drawing held for several frames, the camera moving the background in steps. Drawn at twice the size of
+# the other synthetic clips (256x144, about a render-size frame), so lines are as thin as real ones.
+CW, CH = 2 * W, 2 * H
+
+
+def cel_frame(bg: np.ndarray, cam_x: float, char_x: float, pose: int, scene: int = 0) -> np.ndarray:
+    """One frame in [0, 1]: the background ``bg`` seen at camera offset ``cam_x`` with a character (head,
+    body, an arm in one of four poses, eyes open or shut) drawn at ``char_x`` (in 128-wide units)."""
+    m = np.float32([[1, 0, 80.0 + 2 * cam_x], [0, 1, 80.0]])
+    f = cv2.warpAffine(bg, m, (CW, CH), flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP)
+    x = int(round(2 * char_x))
+    shade, line = (0.85, 0.05) if scene == 0 else (0.35, 0.95)
+    cv2.ellipse(f, (x, 48), (22, 26), 0, 0, 360, shade, -1)
+    cv2.ellipse(f, (x, 48), (22, 26), 0, 0, 360, line, 2)
+    cv2.rectangle(f, (x - 20, 74), (x + 20, 143), 0.3, -1)
+    cv2.rectangle(f, (x - 20, 74), (x + 20, 143), line, 2)
+    angle = [0.0, 0.5, 1.0, 0.5][pose % 4]
+    cv2.line(f, (x + 20, 84), (x + 20 + int(36 * np.cos(angle)), 84 + int(36 * np.sin(angle))), 0.3, 8)
+    if pose % 3:
+        cv2.circle(f, (x - 8, 44), 4, line, -1)
+        cv2.circle(f, (x + 8, 44), 4, line, -1)
+    return f
+
+
+def limited_animation(n: int, hold: int, pan: float, walk: float, seed: int = 20, scene: int = 0,
+                      char0: float = 50.0) -> list[np.ndarray]:
+    """n frames, a new drawing every ``hold`` frames; per drawing the camera moves ``pan`` pixels and the
+    character ``walk`` pixels (in the frame, 128-wide units), and its pose changes."""
+    bg = texture(seed, h=3 * CH, w=4 * CW)
+    out = []
+    for i in range(n):
+        d = i // hold
+        out.append(cel_frame(bg, d * pan, char0 + d * walk, d, scene))
+    return out
+
+
+def test_pan_on_twos_is_not_a_cut():
+    """A camera pan on twos (each drawing held 2 frames, the background jumping 3% of the width per drawing,
+    6 thumbnail pixels: beyond the local motion tolerance) while the character walks the other way and moves
+    its arm: one shot, no cut."""
+    frames = limited_animation(48, hold=2, pan=4.0, walk=-3.0, char0=90.0)
+    assert detect_cuts(to_L(frames)) == []
+
+
+def test_held_drawings_on_threes_are_not_a_cut():
+    """Character animation on threes over a held background (the whole change of each drawing lands on one
+    frame, with exact repeats in between): no cut, also with a fast slide of the character."""
+    frames = limited_animation(45, hold=3, pan=0.0, walk=5.0, char0=20.0)
+    assert detect_cuts(to_L(frames)) == []
+    frames = limited_animation(48, hold=3, pan=-4.0, walk=3.0, char0=40.0)  # and a pan on threes
+    assert detect_cuts(to_L(frames)) == []
+
+
+def test_cut_between_two_limited_animation_scenes_is_found():
+    """A hard cut between two different scenes, both animated on twos with pans: found at its frame."""
+    a = limited_animation(20, hold=2, pan=4.0, walk=-2.0, seed=21, char0=90.0)
+    b = limited_animation(20, hold=2, pan=-4.0, walk=3.0, seed=22, scene=1, char0=30.0)
+    assert detect_cuts(to_L(a + b)) == [20]
+
+
+def test_flash_frames_are_not_cuts_and_a_cut_behind_a_flash_is_found():
+    """Blank frames (a white flash, a black frame) inside a shot start no shot; when the picture after
+    the flash is a different scene, the cut is at that picture."""
+    a = limited_animation(30, hold=2, pan=4.0, walk=-2.0, seed=23, char0=90.0)
+    flashed = a[:12] + [np.ones((CH, CW), np.float32)] * 2 + a[14:20] + [np.zeros((CH, CW), np.float32)] + a[21:]
+    assert detect_cuts(to_L(flashed)) == []
+    b = limited_animation(20, hold=2, pan=-4.0, walk=3.0, seed=24, scene=1, char0=30.0)
+    assert detect_cuts(to_L(a[:14] + [np.ones((CH, CW), np.float32)] * 2 + b)) == [16]
+
+
+def test_cut_detector_on_real_anime_clip():
+    """eisai-konobi-e012-339 (TV anime, drawings held ~9 frames, pans and a character walking): the one
+    true cut is at frame 108 (checked by looking at the frames); pans at 27, 81 and 117 are not cuts."""
+    from framecolor import color
+    from framecolor.media import VideoReader
+    from tests.conftest import shared_data
+
+    path = shared_data("eval-anime/clips/eisai-konobi-e012-339_640x504_12fps.mp4")
+    det = CutDetector()
+    with VideoReader(path) as reader:
+        for frame in reader:
+            L = color.luminance(frame.image)
+            det.process(frame.index, cv2.resize(L, (320, 252), interpolation=cv2.INTER_AREA))
+    assert det.cuts == [108]
 
 
 def test_bad_detector_settings_are_user_errors():
