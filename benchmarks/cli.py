@@ -98,8 +98,11 @@ def _sizes(values):
 @bench.command("speed")
 @click.argument("input_path", metavar="INPUT", type=click.Path(path_type=Path))
 @click.option("--model", type=click.Path(path_type=Path), help="Generator checkpoint. Default: the bundled model.")
-@click.option("--backend", "backends", multiple=True, type=click.Choice(["auto", "torch", "tensorrt"]),
-              help="Backend (repeatable for a sweep). Default: auto.")
+@click.option("--backend", "backends", multiple=True, metavar="NAME[:PRECISION]",
+              help="Backend, optionally with a precision: torch, openvino:bf16, onnxruntime, tensorrt, auto "
+                   "(repeatable, side by side). Default: every installed one, torch fp32 first.")
+@click.option("--stages/--no-stages", default=True, show_default=True,
+              help="Also measure CPU ms per frame of each pipeline stage (video input), per backend.")
 @click.option("--batch", "batches", multiple=True, type=int, help="Batch size (repeatable). Default: 4.")
 @click.option("--render-size", "render_sizes", multiple=True, type=int,
               help="Render short side (repeatable). Default: the model's.")
@@ -111,7 +114,8 @@ def _sizes(values):
                    "Default: the product's default (flow for video).")
 @click.option("--json", "json_path", type=click.Path(path_type=Path, dir_okay=False), default=Path("bench_speed.json"),
               show_default=True, help="Where the JSON results go.")
-def speed(input_path, model, backends, batches, render_sizes, device, frames, yardstick, temporals, json_path):
+def speed(input_path, model, backends, stages, batches, render_sizes, device, frames, yardstick, temporals,
+          json_path):
     """Frames/s of decode+encode only, the model alone and end to end, side by side, with their ratios."""
     from . import speed as S
 
@@ -120,7 +124,7 @@ def speed(input_path, model, backends, batches, render_sizes, device, frames, ya
     if any(b < 1 for b in batches):
         raise UserError("--batch values must be at least 1")
     t0 = time.perf_counter()
-    result = S.run_speed(input_path, model=str(model) if model else None, backends=tuple(backends) or ("auto",),
+    result = S.run_speed(input_path, model=str(model) if model else None, backends=tuple(backends) or None, stages=stages,
                          batches=tuple(batches) or (4,), render_sizes=_sizes(render_sizes), device=device,
                          frames=frames, yardstick=yardstick, echo=click.echo,
                          temporals=tuple(temporals) or (None,))
