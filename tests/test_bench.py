@@ -90,6 +90,24 @@ def test_bench_quality_scores_temporal_off_and_flow_side_by_side(tiny_clip, tiny
     assert off["warp_error"] is not None and flow["warp_error"] is not None
 
 
+def test_bench_quality_scores_backends_side_by_side(tiny_clip, tiny_model_path, tmp_path):
+    """--backend torch:fp32 --backend onnxruntime:fp32: the same model on two runtimes, scored on the same
+    frames as two methods whose CIEDE2000 agree (fp32 on both: float rounding only)."""
+    from framecolor.backends.runtimes import runtime_installed
+
+    if not runtime_installed("onnxruntime"):
+        pytest.skip("onnxruntime is not installed")
+    out = tmp_path / "b"
+    result = CliRunner().invoke(cli, ["bench", "quality", "--model", str(tiny_model_path), "--backend", "torch:fp32",
+                                      "--backend", "onnxruntime:fp32", "--data", f"{tiny_clip}:cartoon@0:12:4",
+                                      "--out", str(out), "--device", "cpu"])
+    assert result.exit_code == 0, result.output
+    methods = json.loads((out / "results.json").read_text())["datasets"][0]["methods"]
+    a, b = methods["tiny [torch fp32]"], methods["tiny [onnxruntime fp32]"]
+    assert a["accuracy_frames"] == b["accuracy_frames"] == 3
+    assert abs(a["ciede2000_mean"] - b["ciede2000_mean"]) < 0.01
+
+
 def test_bench_quality_on_a_still_image_has_no_temporal_figures(tiny_model_path, tmp_path):
     import cv2
 
