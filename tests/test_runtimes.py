@@ -208,3 +208,32 @@ def test_lineart_stages_and_generator_run_through_the_runtime(name, tmp_path):
     L = [np.random.default_rng(i).uniform(0, 100, (48, 80)).astype(np.float32) for i in range(3)]
     for a, b in zip(colorizer.predict(L), reference.predict(L)):
         assert np.abs(a - b).max() < 1e-2
+
+
+@pytest.mark.parametrize("name", RUNTIMES)
+def test_auto_falls_back_to_torch_when_the_runtime_cannot_take_the_model(name, monkeypatch, caplog):
+    """A conversion failure (here the exporter raising, as for an operator ONNX lacks) under --backend auto
+    runs the model on torch with one warning; an explicit --backend NAME fails with the error instead."""
+    if torch.cuda.is_available():
+        pytest.skip("a CUDA device is present")
+    for other in ("openvino", "onnxruntime"):
+        if other != name:
+            absent(monkeypatch, other)
+
+    def fail(*args, **kwargs):
+        raise RuntimeError("Exporting the operator 'aten::something' to ONNX opset 17 is not supported")
+
+    monkeypatch.setattr(R, "export_onnx_file", fail)
+    model = randomised_unet()
+    x = batch_input()
+    backend = make_backend(copy.deepcopy(model), backend="auto", precision="fp32")
+    assert backend.name == name
+    with caplog.at_level(logging.WARNING, logger="framecolor"):
+        y = backend(x)
+        y2 = backend(x)
+    assert np.abs(y - torch_fp32(model, x)).max() < 1e-4 and np.array_equal(y, y2)
+    warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert len(warnings) == 1 and "torch" in warnings[0] and "fell back" in backend.describe()
+    explicit = make_backend(copy.deepcopy(model), backend=name, precision="fp32")
+    with pytest.raises(RuntimeError, match="not supported"):
+        explicit(x)

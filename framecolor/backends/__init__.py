@@ -488,6 +488,7 @@ def make_backend(model, backend: str = "auto", device: str = "auto", batch: int 
     from .runtimes import CPU_PREFERENCE, CPU_RUNTIMES, RUNTIME_CLASSES, resolve_precision, runtime_installed
 
     check_backend(backend, precision)
+    chosen_automatically = backend == "auto"
     batch = batch or TENSORRT_AUTO_BATCH
     if backend in CPU_RUNTIMES:  # CPU runtimes: an explicit CUDA device is a contradiction, auto means CPU
         if device not in (None, "auto", "cpu"):
@@ -518,8 +519,11 @@ def make_backend(model, backend: str = "auto", device: str = "auto", batch: int 
             else:
                 log.info("backend auto: no CUDA device; using %s on CPU", backend)
     if backend in CPU_RUNTIMES:
-        return RUNTIME_CLASSES[backend](model, precision=resolve_precision(precision, backend, False),
-                                        threads=threads)
+        runtime = RUNTIME_CLASSES[backend](model, precision=resolve_precision(precision, backend, False),
+                                           threads=threads)
+        if chosen_automatically:
+            runtime.fallback = lambda: TorchBackend(model, device="cpu", threads=threads)
+        return runtime
     return TorchBackend(model, device=device, threads=threads, precision=resolve_precision(precision, "torch", cuda))
 
 

@@ -152,6 +152,10 @@ class _CompiledRuntime:
         self.cache = Path(cache) if cache is not None else cache_dir(self.name)
         self._hash = model_hash(model)
         self._runners: dict[tuple, object] = {}
+        # --backend auto sets this: a model the runtime cannot take (an operator it lacks) then runs on
+        # torch, said in one warning, instead of failing the run at its first batch
+        self.fallback = None
+        self.fell_back: str | None = None
 
     def versions(self) -> dict[str, str]:
         import torch
@@ -187,7 +191,19 @@ class _CompiledRuntime:
         key = (x.shape[0], *x.shape[2:])
         run = self._runners.get(key)
         if run is None:
-            run = self._runners[key] = self._runner(x.shape[0], tuple(x.shape[2:]))
+            try:
+                run = self._runner(x.shape[0], tuple(x.shape[2:]))
+            except UserError:
+                raise
+            except Exception as exc:
+                if self.fallback is None:
+                    raise
+                reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+                log.warning("%s could not convert or compile the model (%s); running it on torch instead",
+                            self.name, reason[:200])
+                self.fell_back = reason
+                self.fallback, run = None, self.fallback()
+            self._runners[key] = run
         return run(x)
 
 
@@ -206,7 +222,8 @@ class OpenVINOBackend(_CompiledRuntime):
 
     def describe(self) -> str:
         threads = f", {self.threads} threads" if self.threads else ""
-        return f"openvino {self.module.__version__.split('-')[0]} cpu {self.precision}{threads}"
+        text = f"openvino {self.module.__version__.split('-')[0]} cpu {self.precision}{threads}"
+        return text + (" (fell back to torch)" if self.fell_back else "")
 
     def _convert(self, shape, path: Path) -> None:
         ov = self.module
@@ -260,7 +277,8 @@ class ONNXRuntimeBackend(_CompiledRuntime):
 
     def describe(self) -> str:
         threads = f", {self.threads} threads" if self.threads else ""
-        return f"onnxruntime {self.module.__version__} cpu fp32{threads}"
+        text = f"onnxruntime {self.module.__version__} cpu fp32{threads}"
+        return text + (" (fell back to torch)" if self.fell_back else "")
 
     def _convert(self, shape, path: Path) -> None:
         export_onnx_file(self.model, shape, path)
