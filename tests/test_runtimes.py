@@ -63,6 +63,21 @@ def test_runtime_fp32_agrees_with_torch(name, tmp_path):
             assert np.abs(y - torch_fp32(model, x)).max() < 1e-4
 
 
+@pytest.mark.skipif(not R.runtime_installed("openvino"), reason="openvino absent")
+def test_openvino_runs_a_short_last_batch_on_the_full_batch_model(tmp_path):
+    """After batches of 4, a batch of 3 (a stream's last) is padded onto the batch-4 model: no new
+    compiled model, and its frames get the same output as in a full batch."""
+    model = randomised_unet()
+    backend = R.OpenVINOBackend(model, precision="fp32", threads=1, cache=tmp_path)
+    x = batch_input(4)
+    full = backend(x)
+    assert list(backend._runners) == [(4, 48, 80)]
+    short = backend(x[:3])
+    assert short.shape == (3, 2, 48, 80) and list(backend._runners) == [(4, 48, 80)]
+    np.testing.assert_allclose(short, full[:3], atol=1e-6)
+    assert np.abs(short - torch_fp32(model, x[:3])).max() < 1e-4
+
+
 @pytest.mark.skipif(not (R.runtime_installed("openvino") and R.cpu_has_native_bf16()),
                     reason="OpenVINO or a CPU with native bf16 is absent")
 def test_openvino_bf16_is_close_to_torch_fp32(tmp_path):
@@ -211,7 +226,7 @@ def test_lineart_stages_and_generator_run_through_the_runtime(name, tmp_path):
 
 
 @pytest.mark.parametrize("name", RUNTIMES)
-def test_auto_falls_back_to_torch_when_the_runtime_cannot_take_the_model(name, monkeypatch, caplog):
+def test_auto_falls_back_to_torch_when_the_runtime_cannot_take_the_model(name, monkeypatch, caplog, tmp_path):
     """A conversion failure (here the exporter raising, as for an operator ONNX lacks) under --backend auto
     runs the model on torch with one warning; an explicit --backend NAME fails with the error instead."""
     if torch.cuda.is_available():
@@ -224,6 +239,7 @@ def test_auto_falls_back_to_torch_when_the_runtime_cannot_take_the_model(name, m
         raise RuntimeError("Exporting the operator 'aten::something' to ONNX opset 17 is not supported")
 
     monkeypatch.setattr(R, "export_onnx_file", fail)
+    monkeypatch.setenv("FRAMECOLOR_CACHE", str(tmp_path))  # nothing converted earlier to reuse
     model = randomised_unet()
     x = batch_input()
     backend = make_backend(copy.deepcopy(model), backend="auto", precision="fp32")

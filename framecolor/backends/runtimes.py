@@ -137,6 +137,7 @@ class _CompiledRuntime:
 
     name = ""
     suffix = ""
+    static_batch = False  # compiled per batch size (OpenVINO); ONNX Runtime takes any batch in one session
 
     def __init__(self, model, precision: str = "fp32", threads: int | None = None, cache: Path | None = None):
         import torch
@@ -188,7 +189,15 @@ class _CompiledRuntime:
     def __call__(self, x: np.ndarray) -> np.ndarray:
         """x (B, C, h, w) float32 network input -> (B, C_out, h, w) float32 network output."""
         x = np.ascontiguousarray(x, dtype=np.float32)
-        key = (x.shape[0], *x.shape[2:])
+        n, shape = x.shape[0], tuple(x.shape[2:])
+        if self.static_batch:
+            # a stream's last, shorter batch runs padded on the model compiled for the full one (zeros,
+            # their output dropped) rather than compiling a model for its size
+            larger = sorted(b for b, *s in self._runners if tuple(s) == shape and b > n)
+            if larger:
+                pad = np.zeros((larger[0] - n, *x.shape[1:]), np.float32)
+                return self(np.concatenate([x, pad]))[:n]
+        key = (n, *shape)
         run = self._runners.get(key)
         if run is None:
             try:
@@ -213,6 +222,7 @@ class OpenVINOBackend(_CompiledRuntime):
 
     name = "openvino"
     suffix = "xml"
+    static_batch = True
 
     def __init__(self, model, precision: str = "fp32", threads: int | None = None, cache: Path | None = None):
         super().__init__(model, precision, threads, cache)
