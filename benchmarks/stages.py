@@ -4,7 +4,10 @@ The product runs the stages overlapped on three threads (framecolor.pipeline); t
 cost, this runs them as phases over the same first N frames of a video: every frame goes through one
 stage before any goes through the next, and each phase is timed with the process's CPU clock (all its
 threads, so a stage's helper threads -- the codec's, OpenVINO's, the two upsampling strips -- count, and
-an encoder's buffered frames are flushed inside the encode phase).  The same functions as the pipeline's
+an encoder's buffered frames are flushed inside the encode phase).  Per-frame results are copied out of
+the timed region and their temporaries freed, as the streaming pipeline frees them: otherwise every
+stage would also pay for first-touching fresh memory (page faults: about 10 ms per 1080p float frame)
+that the pipeline, which reuses its buffers, does not.  The same functions as the pipeline's
 are called: VideoReader(luma_only=True), frame_luminance, resize(..., "area"), Colorizer.predict,
 FlowSmoother (its optical flow timed apart), upsample_to_rgb (upsampling fused with Lab -> RGB), and
 VideoWriter with the product's default codec settings.
@@ -45,10 +48,21 @@ def stage_costs(path: Path, colorizer, frames: int = 24, workdir: Path | None = 
     n = len(decoded)
     if n == 0:
         raise ValueError(f"{path}: no frames decoded")
-    L_full = phase("L extraction", lambda: [frame_luminance(f.image) for f in decoded])
+    def each(name, fn, items):
+        """fn over items, only the calls timed; results kept as copies made outside the timed region."""
+        out = []
+        for item in items:
+            c0 = time.process_time()
+            y = fn(item)
+            cpu[name] = cpu.get(name, 0.0) + time.process_time() - c0
+            out.append(y.copy())
+            del y
+        return out
+
+    L_full = each("L extraction", lambda f: frame_luminance(f.image), decoded)
     H, W = L_full[0].shape
     h, w = render_shape(H, W, colorizer.render_size)
-    L_small = phase("resize", lambda: [resize(L, w, h, "area") for L in L_full])
+    L_small = each("resize", lambda L: resize(L, w, h, "area"), L_full)
     colorizer.predict(L_small[: colorizer.batch])  # warm-up (compilation, first-call allocations)
     ab_small = phase("inference", lambda: colorizer.predict(L_small))
 
@@ -81,8 +95,8 @@ def stage_costs(path: Path, colorizer, frames: int = 24, workdir: Path | None = 
         cpu["smoothing (without flow)"] -= flow_cpu[0]
         cpu["optical flow"] = flow_cpu[0]
     dtype = decoded[0].image.dtype
-    rgb = phase("upsampling + Lab->RGB (fused)",
-                lambda: [upsample_to_rgb(ab, Ls, Lf, dtype) for ab, Ls, Lf in zip(ab_small, L_small, L_full)])
+    rgb = each("upsampling + Lab->RGB (fused)", lambda t: upsample_to_rgb(t[0], t[1], t[2], dtype),
+               list(zip(ab_small, L_small, L_full)))
     with tempfile.TemporaryDirectory(prefix="framecolor-stages-") as tmp:
         out = Path(workdir or tmp) / f"stages{path.suffix or '.mkv'}"
 
