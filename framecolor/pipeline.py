@@ -423,7 +423,6 @@ class RunOptions:
     model: Any = None
     device: str = "auto"
     backend: str = "auto"
-    precision: str | None = "auto"  # --precision auto|fp32|bf16|fp16 (framecolor.backends.runtimes)
     batch: int | str = 4  # or "auto"
     render_size: int | None = None
     temporal: str | None = None  # None: flow for video, off for frame folders
@@ -444,6 +443,7 @@ class RunOptions:
     input_kind: str = "gray"  # --input-kind gray|lineart|auto (framecolor.lineart)
     draft_model: Any = None  # line art: drafting stage checkpoint (None: bundled)
     refine_model: Any = None  # line art: refinement stage checkpoint (None: bundled; "none": draft only)
+    precision: str | None = "auto"  # --precision auto|fp32|bf16|fp16 (framecolor.backends.runtimes)
 
 
 def input_kind(path: Path) -> str:
