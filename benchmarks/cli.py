@@ -57,7 +57,10 @@ def _model_names(models: tuple[Path, ...]) -> list[tuple[str, object]]:
 @click.option("--temporal", "temporals", multiple=True, type=click.Choice(["off", "flow"]),
               help="Temporal smoothing of the models' output (repeatable: `--temporal off --temporal flow` scores "
                    "both side by side). Default: off.")
-def quality(models, data, out_dir, batch, render_size, device, temporals):
+@click.option("--backend", "backends", multiple=True, metavar="NAME[:PRECISION]",
+              help="Backend the models run on, e.g. openvino:bf16 (repeatable: scored side by side). Default: "
+                   "torch:fp32, the reference the earlier figures were measured with.")
+def quality(models, data, out_dir, batch, render_size, device, temporals, backends):
     """Score models and the gray / flow-propagation baselines on data sets (design notes' protocol)."""
     from tqdm import tqdm
 
@@ -67,7 +70,10 @@ def quality(models, data, out_dir, batch, render_size, device, temporals):
     from . import quality as Q
     from . import report
 
+    from .speed import parse_backend_spec
+
     specs = [Q.parse_data_spec(d) for d in data]  # every spec checked before any work
+    backend_specs = [parse_backend_spec(b) for b in dict.fromkeys(backends or ("torch:fp32",))]
     named = _model_names(models)
     dev = resolve_device(device)
     temporals = list(dict.fromkeys(temporals)) or ["off"]
@@ -75,7 +81,11 @@ def quality(models, data, out_dir, batch, render_size, device, temporals):
     for name, path in named:
         model = load_generator(path, device=dev)
         for t in temporals:
-            loaded.append((name if len(temporals) == 1 else f"{name} [temporal {t}]", model, t))
+            for backend, precision in backend_specs:
+                label = name if len(temporals) == 1 else f"{name} [temporal {t}]"
+                if len(backend_specs) > 1:
+                    label += f" [{backend} {precision}]"
+                loaded.append((label, model, t, backend, precision))
     t0 = time.perf_counter()
     results = []
     for spec in specs:
@@ -84,7 +94,7 @@ def quality(models, data, out_dir, batch, render_size, device, temporals):
             results.append(Q.evaluate_dataset(spec, loaded, batch=batch, render_size=render_size, device=dev,
                                               progress=bar.update))
     meta = {"models": [n for n, *_ in loaded], "temporal": temporals, "model_paths": [str(p) if p else "bundled default" for _, p in named],
-            "device": dev, "batch": batch, "render_size": render_size, "seconds": time.perf_counter() - t0,
+            "device": dev, "backends": [f"{b}:{p}" for b, p in backend_specs], "batch": batch, "render_size": render_size, "seconds": time.perf_counter() - t0,
             "data": list(data)}
     written = report.write_results(out_dir, results, meta)
     click.echo(report.markdown(results, meta))
@@ -98,8 +108,11 @@ def _sizes(values):
 @bench.command("speed")
 @click.argument("input_path", metavar="INPUT", type=click.Path(path_type=Path))
 @click.option("--model", type=click.Path(path_type=Path), help="Generator checkpoint. Default: the bundled model.")
-@click.option("--backend", "backends", multiple=True, type=click.Choice(["auto", "torch", "tensorrt"]),
-              help="Backend (repeatable for a sweep). Default: auto.")
+@click.option("--backend", "backends", multiple=True, metavar="NAME[:PRECISION]",
+              help="Backend, optionally with a precision: torch, openvino:bf16, onnxruntime, tensorrt, auto "
+                   "(repeatable, side by side). Default: every installed one, torch fp32 first.")
+@click.option("--stages/--no-stages", default=True, show_default=True,
+              help="Also measure CPU ms per frame of each pipeline stage (video input), per backend.")
 @click.option("--batch", "batches", multiple=True, type=int, help="Batch size (repeatable). Default: 4.")
 @click.option("--render-size", "render_sizes", multiple=True, type=int,
               help="Render short side (repeatable). Default: the model's.")
@@ -111,7 +124,8 @@ def _sizes(values):
                    "Default: the product's default (flow for video).")
 @click.option("--json", "json_path", type=click.Path(path_type=Path, dir_okay=False), default=Path("bench_speed.json"),
               show_default=True, help="Where the JSON results go.")
-def speed(input_path, model, backends, batches, render_sizes, device, frames, yardstick, temporals, json_path):
+def speed(input_path, model, backends, stages, batches, render_sizes, device, frames, yardstick, temporals,
+          json_path):
     """Frames/s of decode+encode only, the model alone and end to end, side by side, with their ratios."""
     from . import speed as S
 
@@ -120,7 +134,7 @@ def speed(input_path, model, backends, batches, render_sizes, device, frames, ya
     if any(b < 1 for b in batches):
         raise UserError("--batch values must be at least 1")
     t0 = time.perf_counter()
-    result = S.run_speed(input_path, model=str(model) if model else None, backends=tuple(backends) or ("auto",),
+    result = S.run_speed(input_path, model=str(model) if model else None, backends=tuple(backends) or None, stages=stages,
                          batches=tuple(batches) or (4,), render_sizes=_sizes(render_sizes), device=device,
                          frames=frames, yardstick=yardstick, echo=click.echo,
                          temporals=tuple(temporals) or (None,))

@@ -241,7 +241,8 @@ def evaluate_dataset(spec: DataSpec, models: list[tuple[str, object]], batch: in
                      render_size: int | None = None, device: str = "cpu", progress=None) -> dict:
     """Score every model and both baselines on one data set in one streaming pass.
 
-    ``models``: (name, checkpoint path or loaded generator[, temporal "flow" | "off"]); the same model
+    ``models``: (name, checkpoint path or loaded generator[, temporal "flow" | "off"[, backend[, precision]]]);
+    the same model on several backends is scored side by side the same way; the same model
     with smoothing on and off gives two methods scored side by side on the same frames.  Returns a dict with per-method summaries,
     the frames used, the shot starts found, and a few contact-sheet thumbnails.
     """
@@ -283,10 +284,13 @@ def evaluate_dataset(spec: DataSpec, models: list[tuple[str, object]], batch: in
 
     hub = _Broadcast(decorated(), len(models) + 1)
     streams = []
-    for k, (_, model, *temporal) in enumerate(models):
+    for k, (_, model, *rest) in enumerate(models):
         feed = (gray for i, _, gray in hub.consumer(k) if needed(i))
+        # defaults: no smoothing, torch fp32 (the reference the earlier figures were measured with)
+        temporal, backend, precision = (list(rest) + ["off", "torch", "fp32"][len(rest):])[:3]
         streams.append(iter(colorize_frames(feed, model=model, batch=batch, render_size=render_size,
-                                            temporal=temporal[0] if temporal else "off", device=device)))
+                                            temporal=temporal, device=device, backend=backend,
+                                            precision=precision)))
     names = [name for name, *_ in models]
     methods = {name: MethodScores() for name in [GRAY, *([FLOW] if sequence else []), *names, TRUTH]}
     for s in methods.values():

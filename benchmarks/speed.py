@@ -9,6 +9,10 @@ For each (backend, batch, render size) of the sweep, on the same input and the s
 * end-to-end frames/s: :func:`framecolor.pipeline.run` (decode, L, generator, smoothing, upsampling, encode);
 * the ratios end-to-end / io-only and end-to-end / min(io-only, model-only) (1.0 means the stages overlap
   perfectly), peak RSS, device name, backend, batch and render size;
+* the largest and mean difference of the predicted ab (Lab units) against torch fp32 on real frames of
+  the input (the first frames, at the render shape), so a faster runtime or a lower precision shows what
+  it costs in colour;
+* with ``stages``: CPU ms per frame of each pipeline stage (benchmarks/stages.py), one column per backend;
 * for a video, once per input: the decode stage alone (decode, the input's L, the render-size L) through
   the RGB path and through the luminance-only path (VideoReader(luma_only=True)), and their ratio.
 
@@ -184,18 +188,76 @@ def _count_frames(out: Path, kind: str) -> int:
     return len(media.FrameFolderReader(out))
 
 
+# ------------------------------------------------------------------------------------------ backends
+def parse_backend_spec(spec: str) -> tuple[str, str]:
+    """'openvino:bf16' -> ('openvino', 'bf16'); 'torch' -> ('torch', 'auto')."""
+    from framecolor.backends import check_backend
+
+    name, _, precision = spec.partition(":")
+    check_backend(name, precision or "auto")
+    return name, precision or "auto"
+
+
+def installed_backends(device: str) -> list[str]:
+    """Every backend (with each precision worth comparing) that can run on ``device`` here, torch fp32
+    first (the reference)."""
+    from framecolor.backends import tensorrt_available
+    from framecolor.backends.runtimes import cpu_has_native_bf16, runtime_installed
+
+    if device.startswith("cuda"):
+        return ["torch:fp32", "torch:fp16"] + (["tensorrt:fp16"] if tensorrt_available() else [])
+    specs = ["torch:fp32"]
+    for name in ("onnxruntime", "openvino"):
+        if runtime_installed(name):
+            specs.append(f"{name}:fp32")
+    if runtime_installed("openvino") and cpu_has_native_bf16():
+        specs.append("openvino:bf16")
+    return specs
+
+
+def sample_L(path: Path, count: int, render_size: int) -> list[np.ndarray]:
+    """Render-size L of the first ``count`` frames of the input, prepared as the pipeline prepares them."""
+    from framecolor import media
+    from framecolor.pipeline import frame_luminance, render_shape
+    from framecolor.upsample import resize
+
+    if _input_kind(path) == "video":
+        reader = media.VideoReader(path, end=count, luma_only=True)
+    else:
+        reader = media.FrameFolderReader(path, end=count)
+    out = []
+    for frame in reader:
+        L = frame_luminance(frame.image)
+        h, w = render_shape(*L.shape, render_size)
+        out.append(resize(L, w, h, "area"))
+    if hasattr(reader, "close"):
+        reader.close()
+    return out
+
+
+def ab_difference(colorizer, reference: list[np.ndarray], L_small: list[np.ndarray]) -> tuple[float, float]:
+    """(largest, mean) |ab - ab of torch fp32| in Lab units over the sample frames."""
+    ab = colorizer.predict(L_small)
+    diffs = [np.abs(a - r) for a, r in zip(ab, reference)]
+    return float(max(d.max() for d in diffs)), float(np.mean([d.mean() for d in diffs]))
+
+
 # --------------------------------------------------------------------------------------------- run
-def run_speed(path: Path, model=None, backends=("auto",), batches=(4,), render_sizes=(None,),
+def run_speed(path: Path, model=None, backends=None, batches=(4,), render_sizes=(None,),
               device: str = "auto", frames: int | None = None, yardstick: bool = False,
-              echo=print, temporals=(None,)) -> dict:
-    """The whole sweep; returns the JSON-able result (configs list + meta)."""
+              echo=print, temporals=(None,), stages: bool = True, diff_frames: int = 16,
+              stage_frames: int = 24) -> dict:
+    """The whole sweep; returns the JSON-able result (configs list + meta).
+
+    ``backends``: specs 'NAME[:PRECISION]' (None: every installed one, :func:`installed_backends`)."""
     import torch
 
-    from framecolor.backends import resolve_device
+    from framecolor.backends import TorchBackend, resolve_device
     from framecolor.checkpoint import load_generator
     from framecolor.pipeline import Colorizer, render_shape
 
     path = Path(path)
+    specs = [parse_backend_spec(b) for b in (backends or installed_backends(resolve_device(device)))]
     _input_kind(path)  # a clear error for a missing input before any work
     H, W = frame_shape(path)
     generator = load_generator(model) if model is None or isinstance(model, (str, os.PathLike)) else model
@@ -204,7 +266,18 @@ def run_speed(path: Path, model=None, backends=("auto",), batches=(4,), render_s
             "torch": torch.__version__, "threads": torch.get_num_threads(),
             "model": str(getattr(generator, "checkpoint_path", "in-memory")), "arch": generator.config.arch,
             "model_parameters_m": round(sum(p.numel() for p in generator.parameters()) / 1e6, 3)}
-    configs = []
+    configs, stage_rows = [], []
+    video = _input_kind(path) == "video"
+    reference_ab: dict[int, tuple] = {}  # render size -> (sample L, torch fp32 ab)
+
+    def reference_for(size: int):
+        if size not in reference_ab:
+            L_small = sample_L(path, diff_frames, size)
+            ref = Colorizer(generator, device="cpu", backend="torch", batch=4, render_size=size, precision="fp32")
+            ref.backend = TorchBackend(generator, device="cpu", precision="fp32", optimize=False)  # as trained
+            reference_ab[size] = (L_small, ref.predict(L_small))
+        return reference_ab[size]
+
     with tempfile.TemporaryDirectory(prefix="framecolor-speed-") as tmp:
         workdir = Path(tmp)
         _reset_peak_rss()
@@ -225,11 +298,11 @@ def run_speed(path: Path, model=None, backends=("auto",), batches=(4,), render_s
             echo(f"decode stage (decode + L + render-size L): RGB path {n_rgb / s_rgb:.1f} frames/s, "
                  f"luminance-only path {n_luma / s_luma:.1f} frames/s ({via_luma}/{n_luma} frames from the "
                  f"Y plane): x{s_rgb / n_rgb / (s_luma / n_luma):.2f}")
-        for backend in backends:
+        for backend, precision in specs:
             for render_size in render_sizes:
                 for batch, temporal in [(b, t) for b in batches for t in temporals]:
                     colorizer = Colorizer(generator, device=dev, backend=backend, batch=batch,
-                                          render_size=render_size)
+                                          render_size=render_size, precision=precision)
                     shape = render_shape(H, W, colorizer.render_size)
 
                     model_cpu = []
@@ -242,6 +315,8 @@ def run_speed(path: Path, model=None, backends=("auto",), batches=(4,), render_s
 
                     # The reference figures are taken just before and just after the end-to-end run and
                     # averaged, so a change in the machine's load during the run biases neither side.
+                    L_ref, ab_ref = reference_for(colorizer.render_size)
+                    ab_max, ab_mean = ab_difference(colorizer, ab_ref, L_ref)
                     model_runs = [model_fps_now()]
                     _reset_peak_rss()
                     n_e, s_e, c_e = end_to_end(path, colorizer, frames, workdir, temporal)
@@ -257,7 +332,9 @@ def run_speed(path: Path, model=None, backends=("auto",), batches=(4,), render_s
                     io_fps = n_io2 / s_io2  # the "before" figure of the next configuration
                     io_mean, model_mean = float(np.mean(io_runs)), float(np.mean(model_runs))
                     row = {
-                        "backend": backend, "backend_detail": colorizer.backend.describe(), "batch": colorizer.batch,
+                        "backend": backend, "precision": getattr(colorizer.backend, "precision", precision),
+                        "ab_max_diff": ab_max, "ab_mean_diff": ab_mean, "ab_diff_frames": len(L_ref),
+                        "backend_detail": colorizer.backend.describe(), "batch": colorizer.batch,
                         "temporal": temporal or "default",
                         "render_size": colorizer.render_size, "render_shape": [shape[1], shape[0]],
                         "frames": n_e, "io_fps": io_mean, "model_fps": model_mean, "e2e_fps": e2e_fps,
@@ -276,12 +353,25 @@ def run_speed(path: Path, model=None, backends=("auto",), batches=(4,), render_s
                     if yardstick:
                         row["eccv16_fps"] = eccv16_fps(dev, shape, colorizer.batch)
                         row["e2e_over_eccv16"] = e2e_fps / row["eccv16_fps"]
+                    if stages and video:
+                        from .stages import stage_costs
+
+                        row["stages"] = stage_costs(path, colorizer, frames=min(stage_frames, frames or stage_frames),
+                                                    temporal=temporal or "flow")
+                        stage_rows.append((f"{backend} {row['precision']} b{colorizer.batch}", row["stages"]))
                     configs.append(row)
                     echo(format_row(row))
                     echo(f"  CPU per frame: io {row['io_cpu_ms']:.0f} ms, model {row['model_cpu_ms']:.0f} ms, "
                          f"end-to-end {row['e2e_cpu_ms']:.0f} ms ({os.cpu_count()} CPUs); CPU-bound ceiling "
                          f"{row['cpu_bound_fps']:.2f} frames/s, e2e / min(io, model, ceiling) "
                          f"{row['e2e_over_bound']:.2f}")
+    if stage_rows:
+        from .stages import format_stages
+
+        echo(f"CPU ms per frame of each stage, one stage at a time over the first "
+             f"{stage_rows[0][1]['frames']} frames ({W}x{H}, render {stage_rows[0][1]['render_shape'][0]}x"
+             f"{stage_rows[0][1]['render_shape'][1]}):")
+        echo(format_stages(stage_rows))
     return {"meta": meta, "configs": configs}
 
 
@@ -314,7 +404,8 @@ def format_row(row: dict) -> str:
     text = (f"{row['backend_detail']} batch {row['batch']} render {row['render_shape'][0]}x{row['render_shape'][1]} "
             f"temporal {row.get('temporal', 'default')}: "
             f"io {row['io_fps']:.2f} | model {row['model_fps']:.2f} | e2e {row['e2e_fps']:.2f} frames/s | "
-            f"e2e/io {row['e2e_over_io']:.2f} | e2e/min {row['e2e_over_min']:.2f} | peak RSS {row['peak_rss_mb']:.0f} MB")
+            f"e2e/io {row['e2e_over_io']:.2f} | e2e/min {row['e2e_over_min']:.2f} | peak RSS {row['peak_rss_mb']:.0f} MB"
+            f" | ab vs torch fp32 max {row['ab_max_diff']:.3f} mean {row['ab_mean_diff']:.4f}")
     if "eccv16_fps" in row:
         text += f" | ECCV16 yardstick {row['eccv16_fps']:.2f} frames/s | e2e/ECCV16 {row['e2e_over_eccv16']:.2f}"
     return text
@@ -322,7 +413,8 @@ def format_row(row: dict) -> str:
 
 def table(result: dict) -> str:
     """A plain-text table of the sweep."""
-    head = ["backend", "batch", "render", "io fps", "model fps", "e2e fps", "e2e/io", "e2e/min", "peak RSS MB"]
+    head = ["backend", "batch", "render", "io fps", "model fps", "e2e fps", "model vs first", "e2e vs first",
+            "model CPU ms", "e2e CPU ms", "ab max diff", "ab mean diff", "e2e/io", "peak RSS MB"]
     has_y = any("eccv16_fps" in r for r in result["configs"])
     if has_y:
         head += ["ECCV16 fps", "e2e/ECCV16"]
@@ -330,10 +422,13 @@ def table(result: dict) -> str:
              f"on {result['meta']['device_name']} [{result['meta']['device']}], model {result['meta']['arch']} "
              f"{result['meta']['model_parameters_m']}M parameters",
              " | ".join(head)]
+    first = result["configs"][0] if result["configs"] else None
     for r in result["configs"]:
         cells = [r["backend_detail"], str(r["batch"]), f"{r['render_shape'][0]}x{r['render_shape'][1]}",
-                 f"{r['io_fps']:.2f}", f"{r['model_fps']:.2f}", f"{r['e2e_fps']:.2f}", f"{r['e2e_over_io']:.2f}",
-                 f"{r['e2e_over_min']:.2f}", f"{r['peak_rss_mb']:.0f}"]
+                 f"{r['io_fps']:.2f}", f"{r['model_fps']:.2f}", f"{r['e2e_fps']:.2f}",
+                 f"{r['model_fps'] / first['model_fps']:.2f}x", f"{r['e2e_fps'] / first['e2e_fps']:.2f}x",
+                 f"{r['model_cpu_ms']:.0f}", f"{r['e2e_cpu_ms']:.0f}", f"{r['ab_max_diff']:.3f}",
+                 f"{r['ab_mean_diff']:.4f}", f"{r['e2e_over_io']:.2f}", f"{r['peak_rss_mb']:.0f}"]
         if has_y:
             cells += [f"{r.get('eccv16_fps', float('nan')):.2f}", f"{r.get('e2e_over_eccv16', float('nan')):.2f}"]
         lines.append(" | ".join(cells))

@@ -130,7 +130,11 @@ def _position(value):
               help="Frames per generator call, or 'auto' (the largest that fits on a GPU; 4 on CPU).")
 @click.option("--render-size", type=int, help="Short side the generator runs at (default: the model's).")
 @click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda, cuda:N.")
-@click.option("--backend", default="auto", show_default=True, type=click.Choice(["auto", "torch", "tensorrt"]))
+@click.option("--backend", default="auto", show_default=True,
+              type=click.Choice(["auto", "torch", "tensorrt", "openvino", "onnxruntime"]),
+              help="auto: TensorRT on a GPU where installed; on CPU OpenVINO, else ONNX Runtime, else torch.")
+@click.option("--precision", default="auto", show_default=True, type=click.Choice(["auto", "fp32", "bf16", "fp16"]),
+              help="auto: fp16 on CUDA; bf16 with OpenVINO where the CPU has native bf16; else fp32.")
 @click.option("--temporal", type=click.Choice(["flow", "off"]), help="Temporal smoothing (default: flow for video, off for frame folders).")
 @click.option("--cut-threshold", type=float,
               help="Scene-cut sensitivity: the percentage of the picture that must be new content (default 2.0; "
@@ -179,7 +183,7 @@ def _position(value):
               help="Line art: refinement stage checkpoint (default: the bundled lineart_refine model; 'none': "
                    "the draft alone).")
 @click.pass_context
-def run(ctx, inputs, output, model, batch, render_size, device, backend, temporal, cut_threshold, every,
+def run(ctx, inputs, output, model, batch, render_size, device, backend, precision, temporal, cut_threshold, every,
         start, end, codec, crf, preset, pix_fmt, overwrite, skip_existing, fps, progress, ray_address, workers,
         cpus_per_worker,
         gpus_per_worker, split_episodes, references, hints_file, hint_model, input_kind, draft_model,
@@ -196,9 +200,13 @@ def run(ctx, inputs, output, model, batch, render_size, device, backend, tempora
     from .pipeline import Colorizer, RunOptions, _run_one
 
     input_kind = parse_input_kind(input_kind)  # a bad value is one line before any work
+    from .backends import check_backend
+
+    check_backend(backend, precision)  # a missing extra is one line before anything loads
     output_dir = output is not None and output.endswith(("/", os.sep))
     output = Path(output) if output is not None else None
-    options = RunOptions(model=model, device=device, backend=backend, batch=batch, render_size=render_size,
+    options = RunOptions(model=model, device=device, backend=backend, precision=precision, batch=batch,
+                         render_size=render_size,
                          temporal=temporal, cut_threshold=cut_threshold, every=every, start=start, end=end,
                          codec=codec, crf=crf, preset=preset, pix_fmt=pix_fmt, overwrite=overwrite,
                          skip_existing=skip_existing, quiet=ctx.obj["quiet"], references=list(references),
@@ -220,8 +228,9 @@ def run(ctx, inputs, output, model, batch, render_size, device, backend, tempora
                 from .lineart import LineArtColorizer
 
                 return LineArtColorizer(draft_model, refine_model, device=device, backend=backend, batch=batch,
-                                        render_size=render_size)
-            colorizer = Colorizer(model, device=device, backend=backend, batch=batch, render_size=render_size)
+                                        render_size=render_size, precision=precision)
+            colorizer = Colorizer(model, device=device, backend=backend, batch=batch, render_size=render_size,
+                                  precision=precision)
             log.info("%s", colorizer.describe())
             return colorizer
 

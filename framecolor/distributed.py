@@ -161,7 +161,7 @@ def _reporting_colorizer(options, device: str, reporter_box: list):
             return out
 
     return ReportingColorizer(options.model, device=device, backend=options.backend, batch=options.batch,
-                              render_size=options.render_size)
+                              render_size=options.render_size, precision=getattr(options, "precision", "auto"))
 
 
 def _remove_stale_temporaries(out: Path) -> None:

@@ -467,7 +467,7 @@ class HintNetwork:
     name = "network"
 
     def __init__(self, model, device: str = "auto", backend: str = "auto", mask_threshold: float = 0.5,
-                 keep_hints: bool = True):
+                 keep_hints: bool = True, precision: str | None = "auto"):
         from .backends import make_backend
         from .checkpoint import load_generator
 
@@ -479,7 +479,7 @@ class HintNetwork:
         self.model = model
         self.mask_threshold = mask_threshold
         self.keep_hints = keep_hints
-        self.backend = make_backend(model, backend=backend, device=device)
+        self.backend = make_backend(model, backend=backend, device=device, precision=precision)
 
     def describe(self) -> str:
         path = getattr(self.model, "checkpoint_path", None)
@@ -504,7 +504,7 @@ def bundled_hint_model() -> Path | None:
     return p if p.is_file() else None
 
 
-def make_applier(hint_model=None, device: str = "auto", backend: str = "auto"):
+def make_applier(hint_model=None, device: str = "auto", backend: str = "auto", precision: str | None = "auto"):
     """``--hint-model``: a checkpoint path or loaded model -> :class:`HintNetwork`; ``"none"`` ->
     :class:`Densifier`; None -> the bundled hint model if installed, else the Densifier (logged)."""
     if isinstance(hint_model, (Densifier, HintNetwork)):
@@ -517,4 +517,4 @@ def make_applier(hint_model=None, device: str = "auto", backend: str = "auto"):
             log.info("no hint model installed: key colours are spread by edge-aware densification")
             return Densifier()
         hint_model = bundled
-    return HintNetwork(hint_model, device=device, backend=backend)
+    return HintNetwork(hint_model, device=device, backend=backend, precision=precision)

@@ -270,11 +270,13 @@ class _Stage:
     in_channels = 1
     stage = ""
 
-    def __init__(self, model=None, device: str = "auto", backend: str = "auto", threads: int | None = None):
+    def __init__(self, model=None, device: str = "auto", backend: str = "auto", threads: int | None = None,
+                 precision: str | None = "auto"):
         from .backends import make_backend
 
         self.model = load_stage_model(model, self.stage)
-        self.backend = make_backend(self.model, backend=backend, device=device, threads=threads)
+        self.backend = make_backend(self.model, backend=backend, device=device, threads=threads,
+                                    precision=precision)
 
     @property
     def render_size(self) -> int:
@@ -320,13 +322,14 @@ class TwoStage:
     """The drafting stage and (unless ``refine`` is "none") the refinement stage, run one after the other."""
 
     def __init__(self, draft=None, refine=None, device: str = "auto", backend: str = "auto",
-                 threads: int | None = None):
-        self.draft = draft if isinstance(draft, DraftStage) else DraftStage(draft, device, backend, threads)
+                 threads: int | None = None, precision: str | None = "auto"):
+        self.draft = draft if isinstance(draft, DraftStage) else DraftStage(draft, device, backend, threads,
+                                                                            precision)
         if isinstance(refine, str) and refine.lower() == "none":
             self.refine = None
         else:
             self.refine = refine if isinstance(refine, RefineStage) else RefineStage(refine, device, backend,
-                                                                                     threads)
+                                                                                     threads, precision)
 
     @property
     def render_size(self) -> int:
@@ -373,12 +376,14 @@ class LineArtColorizer:
     output lightness (:func:`compose_lightness`) and returns its ab."""
 
     def __init__(self, draft=None, refine=None, device: str = "auto", backend: str = "auto", batch: int = 4,
-                 render_size: int | None = None, threads: int | None = None, region_fill: bool = True):
+                 render_size: int | None = None, threads: int | None = None, region_fill: bool = True,
+                 precision: str | None = "auto"):
         """``region_fill``: used in reference mode only (a key frame; see :class:`LineArtReferenceColorizer`)."""
         from .pipeline import parse_batch
 
         batch = parse_batch(batch)
-        self.stages = draft if isinstance(draft, TwoStage) else TwoStage(draft, refine, device, backend, threads)
+        self.stages = draft if isinstance(draft, TwoStage) else TwoStage(draft, refine, device, backend, threads,
+                                                                         precision)
         self.batch = 4 if batch == "auto" else batch
         self.render_size = render_size or self.stages.render_size
         if self.render_size < 16:

@@ -91,10 +91,11 @@ class Colorizer:
     """
 
     def __init__(self, model=None, device: str = "auto", backend: str = "auto", batch: int | str = 4,
-                 render_size: int | None = None, threads: int | None = None):
-        from .backends import auto_batch, make_backend
+                 render_size: int | None = None, threads: int | None = None, precision: str | None = "auto"):
+        from .backends import auto_batch, check_backend, make_backend
         from .checkpoint import load_generator
 
+        check_backend(backend, precision)  # before the model loads
         batch = parse_batch(batch)
         if render_size is not None and render_size < 16:
             raise UserError(f"--render-size must be at least 16 (got {render_size})")
@@ -109,7 +110,7 @@ class Colorizer:
         if self.render_size < 16:
             raise UserError(f"--render-size must be at least 16 (got {self.render_size})")
         self.backend = make_backend(model, backend=backend, device=device,
-                                    batch=None if batch == "auto" else batch, threads=threads)
+                                    batch=None if batch == "auto" else batch, threads=threads, precision=precision)
         if batch == "auto":  # probed at the render shape of a 16:9 frame, the common case for episodes
             probe = render_shape(self.render_size * 9, self.render_size * 16, self.render_size)
             batch = auto_batch(self.backend, probe, self.config.in_channels)
@@ -340,7 +341,7 @@ def colorize_stream(frames: Iterable, colorizer: Colorizer, smoother=None, queue
 def colorize_frames(frames: Iterable[np.ndarray], model=None, batch: int = 4, render_size: int | None = None,
                     temporal: str = "off", device: str = "auto", backend: str = "auto",
                     cut_threshold: float | None = None, references=None, hints=None,
-                    hint_model=None) -> Iterator[np.ndarray]:
+                    hint_model=None, precision: str | None = "auto") -> Iterator[np.ndarray]:
     """Python API: RGB (or gray) frames in, coloured RGB frames out, lazily and in order.
 
     ``frames`` is any iterable of (H, W, 3) or (H, W) uint8 / uint16 / float arrays; only their
@@ -357,10 +358,11 @@ def colorize_frames(frames: Iterable[np.ndarray], model=None, batch: int = 4, re
 
     smoother = make_smoother(temporal, cut_threshold)
     if references is None and hints is None:
-        colorizer = Colorizer(model, device=device, backend=backend, batch=batch, render_size=render_size)
+        colorizer = Colorizer(model, device=device, backend=backend, batch=batch, render_size=render_size,
+                              precision=precision)
     else:
         colorizer = _api_reference_colorizer(frames, model, batch, render_size, device, backend, cut_threshold,
-                                             references, hints, hint_model)
+                                             references, hints, hint_model, precision)
     wrapped = (Frame(index=i, image=np.asarray(a)) for i, a in enumerate(frames))
     for _, image in colorize_stream(wrapped, colorizer, smoother):
         yield image
@@ -382,18 +384,19 @@ def _point_hints(hints) -> list:
 
 
 def _api_reference_colorizer(frames, model, batch, render_size, device, backend, cut_threshold, references,
-                             hints, hint_model):
+                             hints, hint_model, precision="auto"):
     from .hints import make_applier, references_from_api
     from .media import Frame
     from .reference import make_reference_colorizer
 
     refs = references_from_api(references)
     points = _point_hints(hints)
-    applier = make_applier(hint_model, device=device, backend=backend)
+    applier = make_applier(hint_model, device=device, backend=backend, precision=precision)
     # render size: the caller's, else the hint network's, else the automatic model's
     size = render_size or (applier.model.config.render_size if hasattr(applier, "model") else None)
     try:
-        automatic = Colorizer(model, device=device, backend=backend, batch=batch, render_size=size)
+        automatic = Colorizer(model, device=device, backend=backend, batch=batch, render_size=size,
+                              precision=precision)
         size = automatic.render_size
     except UserError as exc:
         if model is not None:
@@ -442,6 +445,7 @@ class RunOptions:
     refine_model: Any = None  # line art: refinement stage checkpoint (None: bundled; "none": draft only)
     fps: Any = None  # --fps: frame rate of a video made from a frame folder (24, "24000/1001")
     progress: bool | None = None  # progress bar: None on a terminal only, True always, False never
+    precision: str | None = "auto"  # --precision auto|fp32|bf16|fp16 (framecolor.backends.runtimes)
 
 
 def input_kind(path: Path) -> str:
@@ -484,7 +488,8 @@ def run(input, output=None, options: RunOptions | None = None, colorizer: Colori
     out = plan_outputs([inp], Path(output) if output is not None else None, options.overwrite,
                        options.skip_existing, fps=options.fps)[0]
     colorizer = colorizer or Colorizer(options.model, device=options.device, backend=options.backend,
-                                       batch=options.batch, render_size=options.render_size)
+                                       batch=options.batch, render_size=options.render_size,
+                                       precision=options.precision)
     return _run_one(inp, out, options, colorizer)
 
 
@@ -675,7 +680,8 @@ def _lineart_colorizer(inp: Path, kind: str, start, end, options: RunOptions, co
 
     if not isinstance(colorizer, LineArtColorizer):
         colorizer = LineArtColorizer(options.draft_model, options.refine_model, device=options.device,
-                                     backend=options.backend, batch=options.batch, render_size=options.render_size)
+                                     backend=options.backend, batch=options.batch, render_size=options.render_size,
+                                     precision=options.precision)
     log.info("%s: %s", inp.name, colorizer.describe())
     if not (options.references or options.hints is not None):
         return colorizer
@@ -720,7 +726,8 @@ def _file_reference_colorizer(inp: Path, kind: str, start, end, options: RunOpti
 
     refs = _references(options)
     points = _point_hints(options.hints)
-    applier = make_applier(options.hint_model, device=options.device, backend=options.backend)
+    applier = make_applier(options.hint_model, device=options.device, backend=options.backend,
+                           precision=options.precision)
     log.info("%s: %s", inp.name, applier.describe())
     again = _reader_again(inp, kind, start, end, options.every)
     return make_reference_colorizer(again, colorizer, applier, refs, points, colorizer.render_size,

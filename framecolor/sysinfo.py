@@ -22,7 +22,14 @@ def describe_system() -> str:
         lines.append(f"{module} {_module_version(module)}")
     from .backends import tensorrt_available
 
-    lines.append("backends: torch" + (", tensorrt" if tensorrt_available() else " (tensorrt: not available)"))
+    from .backends.runtimes import cpu_has_native_bf16, runtime_installed
+
+    have = ["torch"] + [name for name in ("openvino", "onnxruntime") if runtime_installed(name)]
+    missing = [name for name in ("openvino", "onnxruntime") if name not in have]
+    have += ["tensorrt"] if tensorrt_available() else []
+    lines.append(f"backends: {', '.join(have)}" + (f" (not installed: {', '.join(missing)})" if missing else "")
+                 + ("" if "tensorrt" in have else " (tensorrt: not available)"))
+    lines.append(f"CPU bf16: {'native (--precision auto uses it with openvino)' if cpu_has_native_bf16() else 'no'}")
     from .checkpoint import bundled_models, read_metadata
 
     models = bundled_models()

@@ -71,3 +71,17 @@ def tmpfs(tmp_path):
     yield mount
     for where in mounted:
         subprocess.run(["umount", str(where)], capture_output=True)
+
+@pytest.fixture(scope="session", autouse=True)
+def _private_model_cache(tmp_path_factory):
+    """Converted/compiled models (OpenVINO, ONNX Runtime, TensorRT) go to a folder of this test session,
+    never to the user's ~/.cache."""
+    import os
+
+    old = os.environ.get("FRAMECOLOR_CACHE")
+    os.environ["FRAMECOLOR_CACHE"] = str(tmp_path_factory.mktemp("model-cache"))
+    yield
+    if old is None:
+        os.environ.pop("FRAMECOLOR_CACHE", None)
+    else:
+        os.environ["FRAMECOLOR_CACHE"] = old

@@ -104,9 +104,14 @@ def test_cuda_fp16_agrees_with_cpu_fp32():
         assert np.abs(gpu(x) - cpu(x)).max() < 2e-2
 
 
-def test_auto_backend_on_cpu_says_so_in_one_line(caplog):
+def test_auto_backend_on_cpu_says_so_in_one_line(caplog, monkeypatch):
+    """Without the optional CPU runtimes (imports made to fail), auto on CPU is torch, said in one line."""
     if torch.cuda.is_available():
         pytest.skip("a CUDA device is present")
+    import sys
+
+    for module in ("openvino", "onnxruntime"):
+        monkeypatch.setitem(sys.modules, module, None)
     with caplog.at_level(logging.INFO, logger="framecolor"):
         backend = make_backend(tiny_unet(), backend="auto", device="auto")
     assert isinstance(backend, TorchBackend) and backend.device.type == "cpu"

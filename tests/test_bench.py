@@ -91,6 +91,24 @@ def test_bench_quality_scores_temporal_off_and_flow_side_by_side(tiny_clip, tiny
     assert off["warp_error"] is not None and flow["warp_error"] is not None
 
 
+def test_bench_quality_scores_backends_side_by_side(tiny_clip, tiny_model_path, tmp_path):
+    """--backend torch:fp32 --backend onnxruntime:fp32: the same model on two runtimes, scored on the same
+    frames as two methods whose CIEDE2000 agree (fp32 on both: float rounding only)."""
+    from framecolor.backends.runtimes import runtime_installed
+
+    if not runtime_installed("onnxruntime"):
+        pytest.skip("onnxruntime is not installed")
+    out = tmp_path / "b"
+    result = CliRunner().invoke(cli, ["bench", "quality", "--model", str(tiny_model_path), "--backend", "torch:fp32",
+                                      "--backend", "onnxruntime:fp32", "--data", f"{tiny_clip}:cartoon@0:12:4",
+                                      "--out", str(out), "--device", "cpu"])
+    assert result.exit_code == 0, result.output
+    methods = json.loads((out / "results.json").read_text())["datasets"][0]["methods"]
+    a, b = methods["tiny [torch fp32]"], methods["tiny [onnxruntime fp32]"]
+    assert a["accuracy_frames"] == b["accuracy_frames"] == 3
+    assert abs(a["ciede2000_mean"] - b["ciede2000_mean"]) < 0.01
+
+
 def test_bench_quality_on_a_still_image_has_no_temporal_figures(tiny_model_path, tmp_path):
     import cv2
 
@@ -121,7 +139,7 @@ def test_bench_speed_prints_table_and_writes_json(tiny_clip, tiny_model_path, tm
     out = tmp_path / "speed.json"
     result = CliRunner().invoke(cli, ["bench", "speed", str(tiny_clip), "--model", str(tiny_model_path),
                                       "--batch", "1", "--batch", "4", "--render-size", "32", "--device", "cpu",
-                                      "--json", str(out)])
+                                      "--backend", "torch", "--no-stages", "--json", str(out)])
     assert result.exit_code == 0, result.output
     data = json.loads(out.read_text())
     assert [c["batch"] for c in data["configs"]] == [1, 4]
@@ -138,11 +156,41 @@ def test_bench_speed_times_temporal_off_and_flow_side_by_side(tiny_clip, tiny_mo
     out = tmp_path / "s.json"
     result = CliRunner().invoke(cli, ["bench", "speed", str(tiny_clip), "--model", str(tiny_model_path),
                                       "--temporal", "off", "--temporal", "flow", "--json", str(out),
-                                      "--device", "cpu"])
+                                      "--device", "cpu", "--backend", "torch", "--no-stages"])
     assert result.exit_code == 0, result.output
     rows = json.loads(out.read_text())["configs"]
     assert [r["temporal"] for r in rows] == ["off", "flow"]
     assert all(r["e2e_fps"] > 0 and r["frames"] == rows[0]["frames"] for r in rows)
+
+
+def test_bench_speed_compares_every_installed_backend_with_torch_and_costs_each_stage(tiny_clip, tiny_model_path,
+                                                                                     tmp_path):
+    """Without --backend, every installed backend runs side by side, torch fp32 first; each row carries its
+    ab difference against torch fp32 on the clip's frames (float rounding for fp32 runtimes), and each
+    backend a per-stage CPU table covering every stage of the pipeline."""
+    from benchmarks.speed import installed_backends
+    from benchmarks.stages import STAGES
+
+    out = tmp_path / "s.json"
+    result = CliRunner().invoke(cli, ["bench", "speed", str(tiny_clip), "--model", str(tiny_model_path),
+                                      "--device", "cpu", "--render-size", "32", "--json", str(out)])
+    assert result.exit_code == 0, result.output
+    rows = json.loads(out.read_text())["configs"]
+    specs = installed_backends("cpu")
+    assert [f"{r['backend']}:{r['precision']}" for r in rows] == specs and specs[0] == "torch:fp32"
+    for r in rows:
+        assert r["ab_diff_frames"] > 0 and r["e2e_fps"] > 0
+        assert r["ab_max_diff"] < (1e-2 if r["precision"] == "fp32" else 5.0), r
+        assert set(STAGES) <= set(r["stages"]) and all(r["stages"][s] >= 0 for s in STAGES)
+        assert r["stages"]["frames"] == 12
+    assert "| decode |" in result.output and "| inference |" in result.output
+
+
+def test_bench_speed_unknown_backend_is_one_line_error(tiny_clip, tmp_path):
+    result = CliRunner().invoke(cli, ["bench", "speed", str(tiny_clip), "--backend", "openvino:int4",
+                                      "--json", str(tmp_path / "s.json")])
+    assert result.exit_code == 2 and "Traceback" not in result.output
+    assert len([ln for ln in result.output.splitlines() if ln.strip()]) == 1 and "--precision" in result.output
 
 
 def test_bench_speed_missing_input_is_one_line_error(tmp_path):

@@ -102,6 +102,22 @@ def test_pixels_survive_a_near_lossless_roundtrip(clipdir, shapes_mkv):
     assert diff <= 3
 
 
+def test_writer_reads_the_image_in_place_but_keeps_nothing_of_it(clipdir, shapes_mkv):
+    """The writer converts each RGB image without copying it first; reusing the caller's buffer for the next
+    frame straight after write() must not change frames already written (the encoder holds several)."""
+    src = probe_video(shapes_mkv)
+    buffer = np.empty((src.height, src.width, 3), np.uint8)
+    levels = [40, 200, 90, 160, 20, 230] * 4  # as many frames as the source has
+    out = clipdir / "reused_buffer.mkv"
+    with VideoWriter(out, src, crf=0) as writer:
+        for i, level in enumerate(levels):
+            buffer[...] = level
+            writer.write(Frame(index=i, image=buffer))
+    got = [float(f.image.mean()) for f in VideoReader(out)]
+    assert len(got) == len(levels)
+    assert np.allclose(got, levels, atol=2)
+
+
 def test_odd_size_is_kept(clipdir):
     src = clips.make_odd_clip(clipdir / "odd.mkv", frames=8, size=(97, 55))
     out = clipdir / "odd_out.mkv"

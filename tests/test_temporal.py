@@ -359,3 +359,29 @@ def test_blend_keeps_chroma_of_two_equally_saturated_hues():
     # opposite guesses average to grey; the gain cap keeps that grey rather than inventing a hue
     opposite = blend_ab(pred, -pred, w, chroma_keep=1.0, max_gain=1.5)
     assert np.abs(opposite).max() < 1e-3
+
+
+def test_low_frequency_fill_on_a_coarse_grid_matches_the_full_grid_normalised_convolution():
+    """The fill's wide Gaussian blurs run on a coarser grid; the field stays within 2% (of its range) of
+    the normalised convolution computed on the full flow-size grid (Knutsson & Westin), holes included."""
+    import cv2
+
+    from framecolor.temporal import FlowSmoother
+
+    rng = np.random.default_rng(3)
+    h, w, fh, fw = 256, 448, 183, 320
+    diff = cv2.resize(rng.normal(0, 10, (8, 14, 2)).astype(np.float32), (w, h), interpolation=cv2.INTER_CUBIC)
+    diff += rng.normal(0, 3, diff.shape).astype(np.float32)  # detail the fill must not carry
+    conf = (rng.uniform(0, 1, (fh, fw)) > 0.3).astype(np.float32)
+    conf[40:120, 100:220] = 0  # a large untrusted region (occlusion)
+    smoother = FlowSmoother()
+    got = smoother._low_frequency_fill(diff, conf, (fw, fh), (w, h))
+
+    sigma = smoother.fill_sigma * max(fw, fh)
+    d = cv2.resize(diff, (fw, fh), interpolation=cv2.INTER_AREA)
+    num = cv2.GaussianBlur(d * conf[..., None], (0, 0), sigma, borderType=cv2.BORDER_REFLECT)
+    den = cv2.GaussianBlur(conf, (0, 0), sigma, borderType=cv2.BORDER_REFLECT)
+    exact = num / np.maximum(den, 1e-3)[..., None] * np.minimum(1.0, den * 2.0)[..., None]
+    exact = cv2.resize(exact, (w, h), interpolation=cv2.INTER_LINEAR)
+    assert got.shape == exact.shape == (h, w, 2)
+    assert np.abs(got - exact).max() < 0.02 * (exact.max() - exact.min())

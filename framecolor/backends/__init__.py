@@ -14,8 +14,15 @@ float32, and has ``describe()``.  Three of them:
   model's hash, shape, batch, library versions and GPU name (:func:`engine_cache_key`), and loaded from
   there on the next run instead of being compiled again.
 
+* :class:`~framecolor.backends.runtimes.OpenVINOBackend` (extra ``openvino``) and
+  :class:`~framecolor.backends.runtimes.ONNXRuntimeBackend` (extra ``onnxruntime``): CPU runtimes, the
+  model converted in-process and cached per model hash, shape and runtime version
+  (:mod:`framecolor.backends.runtimes`); OpenVINO also runs bf16 where the CPU has it natively.
+
 ``make_backend(..., backend="auto")`` takes TensorRT where torch-tensorrt and a CUDA device are both
-there, else torch, and says which in one log line; ``--backend tensorrt`` without them is a UserError.
+there; on CPU the fastest installed runtime (OpenVINO, then ONNX Runtime, then torch); and says which in
+one log line.  An explicit backend that is not installed is a UserError naming its extra
+(:func:`check_backend`, cheap enough to call before anything loads).
 """
 
 from __future__ import annotations
@@ -28,14 +35,14 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import UserError
+from ..errors import UserError
 
 log = logging.getLogger("framecolor")
 
 CPU_AUTO_BATCH = 4  # --batch auto on CPU: past 4 frames the U-Net's CPU throughput no longer grows
 CUDA_AUTO_BATCH_START = 32  # --batch auto on CUDA: the probe starts here and halves on out-of-memory
 TENSORRT_AUTO_BATCH = 16  # --batch auto with TensorRT: engines are built for one batch, no probe
-BACKENDS = ("auto", "torch", "tensorrt")
+BACKENDS = ("auto", "torch", "tensorrt", "openvino", "onnxruntime")
 
 
 def resolve_device(device: str | None) -> str:
@@ -167,7 +174,7 @@ def _make_fast_unet(unet):
     import torch.nn.functional as F
     from torch import nn
 
-    from .models.unet import pad_to_multiple
+    from ..models.unet import pad_to_multiple
 
     class UpsampleConv(nn.Module):
         """conv3x3(nearest_up2(cat(parts))) as per-part sub-pixel convolutions, summed and shuffled."""
@@ -226,7 +233,7 @@ def inference_module(model):
     the plain U-Net with batch norm (or none); the model itself otherwise."""
     from torch import nn
 
-    from .models.unet import DownBlock, UNet, UpBlock
+    from ..models.unet import DownBlock, UNet, UpBlock
 
     if type(model) is not UNet or model.training:
         return model
@@ -256,8 +263,13 @@ class TorchBackend:
         precision = precision or ("fp16" if cuda else "fp32")
         if precision not in ("fp32", "fp16", "bf16"):
             raise UserError(f"unknown precision {precision!r} (fp32, fp16, bf16)")
-        if precision != "fp32" and not cuda:
-            raise UserError(f"{precision} runs on CUDA only; on CPU the generator runs in fp32")
+        if precision == "fp16" and not cuda:
+            raise UserError("fp16 runs on CUDA only; on CPU the generator runs in fp32 (or bf16 where the CPU has it)")
+        if precision == "bf16" and not cuda:
+            from .runtimes import cpu_has_native_bf16
+
+            if not cpu_has_native_bf16():
+                raise UserError("bf16 on CPU needs native bf16 instructions (avx512_bf16/amx_bf16); use fp32")
         if threads is not None and not cuda:
             torch.set_num_threads(max(1, threads))
         self.precision = precision
@@ -291,8 +303,8 @@ class TorchBackend:
         with torch.inference_mode():
             if self._io is not None:
                 return self._io.download(self.model(self._io.upload(L_batch, self.dtype, self.memory_format)))
-            x = torch.from_numpy(np.ascontiguousarray(L_batch, dtype=np.float32))
-            return self.model(x.contiguous(memory_format=self.memory_format)).numpy()
+            x = torch.from_numpy(np.ascontiguousarray(L_batch, dtype=np.float32)).to(self.dtype)
+            return self.model(x.contiguous(memory_format=self.memory_format)).float().numpy()
 
 
 # ------------------------------------------------------------------------------------------- tensorrt
@@ -308,13 +320,14 @@ def tensorrt_available() -> bool:
     return True
 
 
-def cache_dir() -> Path:
-    """Where compiled engines are kept: $FRAMECOLOR_CACHE/trt, else $XDG_CACHE_HOME (~/.cache)/framecolor/trt."""
+def cache_dir(kind: str = "trt") -> Path:
+    """Where compiled engines/models of one runtime are kept: $FRAMECOLOR_CACHE/KIND, else
+    $XDG_CACHE_HOME (~/.cache)/framecolor/KIND (KIND: trt, openvino, onnxruntime)."""
     root = os.environ.get("FRAMECOLOR_CACHE")
     if root:
-        return Path(root).expanduser() / "trt"
+        return Path(root).expanduser() / kind
     xdg = os.environ.get("XDG_CACHE_HOME")
-    return (Path(xdg).expanduser() if xdg else Path.home() / ".cache") / "framecolor" / "trt"
+    return (Path(xdg).expanduser() if xdg else Path.home() / ".cache") / "framecolor" / kind
 
 
 def model_hash(model) -> str:
@@ -449,16 +462,38 @@ class TensorRTBackend:
 
 
 # ------------------------------------------------------------------------------------------- choosing
+def check_backend(backend: str = "auto", precision: str | None = "auto") -> None:
+    """One-line UserErrors for a backend or precision that cannot run here, without loading anything heavy
+    (called before the model loads; :func:`make_backend` checks again)."""
+    from .runtimes import CPU_RUNTIMES, PRECISIONS, runtime_installed
+
+    if backend not in BACKENDS:
+        raise UserError(f"unknown backend {backend!r} ({', '.join(BACKENDS)})")
+    if (precision or "auto").lower() not in PRECISIONS:
+        raise UserError(f"--precision {precision!r}: expected one of {', '.join(PRECISIONS)}")
+    if backend in CPU_RUNTIMES and not runtime_installed(backend):
+        module, extra = CPU_RUNTIMES[backend]
+        raise UserError(f"--backend {backend}: {module} is not installed (pip install 'framecolor[{extra}]'), "
+                        "or use --backend torch")
+
+
 def make_backend(model, backend: str = "auto", device: str = "auto", batch: int | None = None,
-                 threads: int | None = None):
-    """Pick the backend for a loaded generator; returns an object with __call__ and describe().
+                 threads: int | None = None, precision: str | None = "auto"):
+    """Pick the backend for a loaded network; returns an object with __call__ and describe().
 
     ``batch`` matters to TensorRT only (its engines have a fixed batch; None: TENSORRT_AUTO_BATCH);
-    ``threads`` sets torch's CPU threads (None: torch's default, one per core).
+    ``threads`` sets the CPU threads (None: the runtime's default, one per core); ``precision``
+    auto|fp32|bf16|fp16 (see :func:`framecolor.backends.runtimes.resolve_precision`).
     """
+    from .runtimes import CPU_PREFERENCE, CPU_RUNTIMES, RUNTIME_CLASSES, resolve_precision, runtime_installed
+
+    check_backend(backend, precision)
+    chosen_automatically = backend == "auto"
     batch = batch or TENSORRT_AUTO_BATCH
-    if backend not in BACKENDS:
-        raise UserError(f"unknown backend {backend!r} (auto, torch, tensorrt)")
+    if backend in CPU_RUNTIMES:  # CPU runtimes: an explicit CUDA device is a contradiction, auto means CPU
+        if device not in (None, "auto", "cpu"):
+            raise UserError(f"--backend {backend} runs on CPU; use --device cpu (or auto)")
+        device = "cpu"
     device = resolve_device(device)
     cuda = device.startswith("cuda")
     if backend == "tensorrt":
@@ -468,16 +503,28 @@ def make_backend(model, backend: str = "auto", device: str = "auto", batch: int 
         if not tensorrt_available():
             raise UserError("--backend tensorrt: torch-tensorrt is not installed (pip install "
                             "'framecolor[tensorrt]' on an NVIDIA machine), or use --backend torch")
+        resolve_precision(precision, "tensorrt", cuda)
         return TensorRTBackend(model, device=device, batch=batch)
     if backend == "auto":
-        if cuda and tensorrt_available():
+        if cuda and tensorrt_available() and resolve_precision(precision, "torch", cuda) == "fp16":
             log.info("backend auto: TensorRT on %s", device)
             return TensorRTBackend(model, device=device, batch=batch)
         if cuda:
-            log.info("backend auto: torch-tensorrt is not installed; using torch fp16 on %s", device)
+            log.info("backend auto: torch-tensorrt is not installed; using torch on %s", device)
         else:
-            log.info("backend auto: no CUDA device; using torch on CPU (%d threads)", _cpu_threads(threads))
-    return TorchBackend(model, device=device, threads=threads)
+            backend = next((name for name in CPU_PREFERENCE if runtime_installed(name)), "torch")
+            if backend == "torch":
+                log.info("backend auto: no CUDA device and neither OpenVINO nor ONNX Runtime is installed; "
+                         "using torch on CPU (%d threads)", _cpu_threads(threads))
+            else:
+                log.info("backend auto: no CUDA device; using %s on CPU", backend)
+    if backend in CPU_RUNTIMES:
+        runtime = RUNTIME_CLASSES[backend](model, precision=resolve_precision(precision, backend, False),
+                                           threads=threads)
+        if chosen_automatically:
+            runtime.fallback = lambda: TorchBackend(model, device="cpu", threads=threads)
+        return runtime
+    return TorchBackend(model, device=device, threads=threads, precision=resolve_precision(precision, "torch", cuda))
 
 
 def _cpu_threads(threads: int | None) -> int:
