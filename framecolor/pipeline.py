@@ -284,13 +284,15 @@ def colorize_stream(frames: Iterable, colorizer: Colorizer, smoother=None, queue
         return PreparedFrame(frame, L_full, resize(L_full, w, h, "area"))
 
     def finish(p: PreparedFrame, ab_small: np.ndarray) -> tuple[Any, np.ndarray]:
-        # Joint bilateral upsampling (L_full as guide) and Lab -> RGB in one pass, strip by strip.
+        # Joint bilateral upsampling (L_full as guide) and Lab -> RGB in one pass, strip by strip. Reference
+        # mode gives full-size ab for the frames it carries: then Lab -> RGB only.
         image = p.frame.image
         dtype = image.dtype if image.dtype in (np.uint8, np.uint16) else np.dtype(np.float32)
+        L_small = p.L_full if ab_small.shape[:2] == p.L_full.shape else p.L_small
         if finish_device is not None:
-            rgb = upsample_to_rgb_torch(ab_small, p.L_small, p.L_full, dtype, device=finish_device)
+            rgb = upsample_to_rgb_torch(ab_small, L_small, p.L_full, dtype, device=finish_device)
         else:
-            rgb = upsample_to_rgb(ab_small, p.L_small, p.L_full, dtype)
+            rgb = upsample_to_rgb(ab_small, L_small, p.L_full, dtype)
         stats.frames += 1
         return p.frame, rgb
 
@@ -300,6 +302,10 @@ def colorize_stream(frames: Iterable, colorizer: Colorizer, smoother=None, queue
             return
         from .temporal import TemporalItem
 
+        if p.ab_small.shape[:2] != p.L_small.shape:  # carried at full size by reference mode: already coherent
+            smoother.pass_through(p.frame.index, p.L_small)
+            yield p, p.ab_small
+            return
         for item in smoother.process(TemporalItem(index=p.frame.index, L=p.L_small, ab=p.ab_small, payload=p)):
             yield item.payload, item.ab
 
