@@ -355,9 +355,10 @@ def colorize_frames(frames: Iterable[np.ndarray], model=None, batch: int = 4, re
 
     Reference mode (docs/reference-mode.md): ``references={frame: RGB image or path}`` (or a list of
     images, each placed at its best-matching frame) gives key frames that govern their shots; ``hints`` is a
-    list of point hints ``{"frame", "x", "y", "rgb"}`` (or a JSON file path); ``hint_model`` a hint-conditioned
-    checkpoint, "none" for the edge-aware densifier, or None for the bundled one. A list (or other
-    re-iterable) of frames is read twice: first to find the shots and place the keys.
+    list of point hints ``{"frame", "x", "y", "rgb"}`` (or a JSON file path); ``hint_model``: how point hints
+    are spread, None or "none" (the edge-aware :class:`~framecolor.hints.Densifier`) or a configured
+    Densifier (hint networks are no longer used: issue 16). A list (or other re-iterable) of frames is read
+    twice: first to find the shots and place the keys; keys are carried at full resolution.
     """
     from .media import Frame
 
@@ -395,9 +396,8 @@ def _api_reference_colorizer(frames, model, batch, render_size, device, backend,
 
     refs = references_from_api(references)
     points = _point_hints(hints)
-    applier = make_applier(hint_model, device=device, backend=backend)
-    # render size: the caller's, else the hint network's, else the automatic model's
-    size = render_size or (applier.model.config.render_size if hasattr(applier, "model") else None)
+    applier = make_applier(hint_model)
+    size = render_size
     try:
         automatic = Colorizer(model, device=device, backend=backend, batch=batch, render_size=size)
         size = automatic.render_size
@@ -442,7 +442,6 @@ class RunOptions:
     quiet: bool = False
     references: list = field(default_factory=list)  # --reference values (str) or hints.Reference objects
     hints: Any = None  # --hints FILE.json, or a list of point hints
-    hint_model: Any = None  # --hint-model: checkpoint, "none" (densifier), None (bundled, else densifier)
     input_kind: str = "gray"  # --input-kind gray|lineart|auto (framecolor.lineart)
     draft_model: Any = None  # line art: drafting stage checkpoint (None: bundled)
     refine_model: Any = None  # line art: refinement stage checkpoint (None: bundled; "none": draft only)
@@ -639,8 +638,7 @@ def _file_reference_colorizer(inp: Path, kind: str, start, end, options: RunOpti
 
     refs = _references(options)
     points = _point_hints(options.hints)
-    applier = make_applier(options.hint_model, device=options.device, backend=options.backend)
-    log.info("%s: %s", inp.name, applier.describe())
+    applier = make_applier()
     again = _reader_again(inp, kind, start, end, options.every)
     return make_reference_colorizer(again, colorizer, applier, refs, points, colorizer.render_size,
                                     options.cut_threshold, colorizer.batch)

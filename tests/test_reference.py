@@ -189,26 +189,6 @@ def test_point_hint_in_a_keyless_shot_recolours_its_region_and_follows_it(tiny_m
     assert np.abs(out[2].astype(int) - auto[2].astype(int)).max() <= 2
 
 
-def test_hint_network_path_runs_with_a_tiny_random_model(tmp_path):
-    """Plumbing of the network applier: a 4-channel model gives frames of the input's size with its L, and
-    the key frame keeps the key's colours (its hint map is complete, so it is not re-predicted)."""
-    import torch
-
-    from framecolor.checkpoint import save_generator
-    from framecolor.models.unet import UNet, UNetConfig
-
-    torch.manual_seed(0)
-    path = save_generator(tmp_path / "hint.safetensors",
-                          UNet(UNetConfig(in_channels=4, base_channels=4, depth=3, max_channels=16,
-                                          render_size=64)).eval())
-    frames, masks = _clip(6)
-    out = list(colorize_frames(frames, references={0: frames[0]}, hint_model=path))
-    assert [o.shape for o in out] == [f.shape for f in frames] and out[0].dtype == np.uint8
-    for g, want in zip(_shape_colours(out[0], masks[0]), WORLDS[0][1]):
-        assert _ciede(g, want) < 1.5
-    assert np.abs(color.luminance(out[5]) - color.luminance(frames[5])).max() <= 100 / 255 + 1e-3
-
-
 def test_wrong_size_references_are_resized_or_refused(caplog):
     """A half-size key of the same aspect is resized with a warning and still colours the shot; a key of
     another aspect ratio is refused before any frame is coloured."""
@@ -265,7 +245,7 @@ def test_cli_run_with_reference_and_hints(tmp_path, tiny_model_path):
     hints = tmp_path / "hints.json"
     hints.write_text(json.dumps([{"frame": 4, "x": 10, "y": 10, "rgb": [200, 40, 40]}]))
     result = _invoke("run", clip, "-o", tmp_path / "out.mkv", "--model", tiny_model_path, "--reference",
-                     f"0={key}", "--hints", hints, "--hint-model", "none", "--codec", "ffv1", "--temporal", "off")
+                     f"0={key}", "--hints", hints, "--codec", "ffv1", "--temporal", "off")
     assert result.exit_code == 0, result.output
     got = [img for _, _, img in read_all_frames(tmp_path / "out.mkv")]
     assert len(got) == 12
@@ -276,7 +256,7 @@ def test_cli_run_with_reference_and_hints(tmp_path, tiny_model_path):
     bad = tmp_path / "bad.json"
     bad.write_text('[{"frame": 1, "x": 5, "y": 5, "rgb": [1, 2]}]')
     result = _invoke("run", clip, "-o", tmp_path / "bad.mkv", "--model", tiny_model_path, "--reference",
-                     f"0={key}", "--hints", bad, "--hint-model", "none")
+                     f"0={key}", "--hints", bad)
     assert result.exit_code == 2
     assert result.output.strip().count("\n") == 0 and "rgb must be 3 integers 0-255" in result.output
     assert not (tmp_path / "bad.mkv").exists()
