@@ -260,3 +260,40 @@ def test_cli_run_with_reference_and_hints(tmp_path, tiny_model_path):
     assert result.exit_code == 2
     assert result.output.strip().count("\n") == 0 and "rgb must be 3 integers 0-255" in result.output
     assert not (tmp_path / "bad.mkv").exists()
+
+
+# ------------------------------------------------------------------------------- full resolution (issue 16)
+def _stripe_clip(n=8, width=256, height=128):
+    """A 2-pixel-wide dark magenta stripe (thinner than a render-size pixel at render size 32: 8 full pixels)
+    painted on a gray textured picture that pans 1 px per frame."""
+    rng = np.random.default_rng(5)
+    tex = cv2.resize(rng.random((height // 8, (width + n) // 8)).astype(np.float32), (width + n, height),
+                     interpolation=cv2.INTER_CUBIC)
+    picture = np.repeat((100 + 80 * tex)[..., None], 3, 2)
+    picture[:, 100:102] = (120, 0, 110)
+    return [np.clip(picture[:, n - t:n - t + width], 0, 255).astype(np.uint8) for t in range(n)]
+
+
+def test_a_stripe_thinner_than_a_render_pixel_keeps_its_colour():
+    """Keys are carried at full resolution: at render size 32 a 2-px stripe is a quarter of a render pixel,
+    yet 6 frames after the key it is within CIEDE2000 8 of its true colour (through the render size it is
+    washed to gray) and the gray picture beside it stays gray."""
+    frames = _stripe_clip()
+    out = list(colorize_frames(frames, references={0: frames[0]}, render_size=32))
+    t = 6
+    x = 100 - 8 + t
+    got = out[t][:, x:x + 2].reshape(-1, 3).mean(0)
+    assert _ciede(got, (120, 0, 110)) < 8.0, got
+    side = color.rgb_to_lab(out[t][:, 20:80])[..., 1:]
+    assert np.abs(side).mean() < 3.0
+
+
+def test_a_key_at_the_end_of_a_shot_colours_the_frames_before_it(tiny_model_path):
+    """With the shots planned, a single key at the last frame of the shot gives the earlier frames its
+    colours: frame 0, six frames before the key (the disc 9 px away), has every shape within CIEDE2000 3 of
+    the key's colours, and so has frame 3."""
+    frames, masks = _clip(7)
+    out = list(colorize_frames(frames, model=tiny_model_path, references={6: frames[6]}))
+    for t in (0, 3):
+        for g, want in zip(_shape_colours(out[t], masks[t]), WORLDS[0][1]):
+            assert _ciede(g, want) < 3.0, (t, g, want)
