@@ -28,7 +28,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["FlowField", "Candidate", "fb_confidence", "flow_shape", "to_u8", "warp_lab", "match_cost", "select"]
+__all__ = ["FlowField", "Candidate", "fb_confidence", "flow_shape", "to_u8", "warp_lab", "match_cost", "select", "grow_fill"]
 
 
 def flow_shape(height: int, width: int, flow_size: int) -> tuple[int, int]:
@@ -114,6 +114,7 @@ class Candidate:
     ab: np.ndarray
     cost: np.ndarray
     from_key: bool
+    consistent: np.ndarray | None = None  # (H, W) bool: forward-backward consistent flow, when checked
 
 
 def select(candidates: list[Candidate], agreement: float = 12.0, margin: float = 1.0, fit: float = 4.0,
@@ -122,15 +123,18 @@ def select(candidates: list[Candidate], agreement: float = 12.0, margin: float =
 
     ``agreement``: ab distance within which a key and the chain count as agreeing; ``margin`` (L units):
     a key agreeing with the chain wins ties by this much, a disagreeing key must be cheaper by it.
-    Returns ``(ab, cost, generator_weight)``: the chosen colour, its cost, and the share of the automatic
-    colouring per pixel, 0 where the cost is at most ``fit`` rising to 1 at ``misfit``.
+    Returns ``(ab, cost, generator_weight, consistent)``: the chosen colour, its cost, the share of the
+    automatic colouring per pixel (0 where the cost is at most ``fit``, rising to 1 at ``misfit``), and
+    whether the chosen candidate's flow was forward-backward consistent (None when not checked).
     """
     chain = next((c for c in candidates if not c.from_key), None)
     keys = [c for c in candidates if c.from_key]
     if chain is None and not keys:
         raise ValueError("select needs at least one candidate")
-    best_ab = chain.ab.copy() if chain is not None else keys[0].ab.copy()
-    best_cost = chain.cost.copy() if chain is not None else keys[0].cost.copy()
+    first = chain if chain is not None else keys[0]
+    best_ab = first.ab.copy()
+    best_cost = first.cost.copy()
+    best_ok = None if first.consistent is None else first.consistent.copy()
     rank = best_cost.copy()  # cost with the tie-breaking bonus/penalty applied
     for k in (keys if chain is not None else keys[1:]):
         eff = k.cost
@@ -142,5 +146,43 @@ def select(candidates: list[Candidate], agreement: float = 12.0, margin: float =
         rank = np.where(take, eff, rank)
         best_cost = np.where(take, k.cost, best_cost)
         best_ab[take] = k.ab[take]
+        if best_ok is not None and k.consistent is not None:
+            best_ok = np.where(take, k.consistent, best_ok)
     weight = np.clip((best_cost - fit) / max(misfit - fit, 1e-6), 0.0, 1.0).astype(np.float32)
-    return best_ab, best_cost, weight
+    return best_ab, best_cost, weight, best_ok
+
+
+def grow_fill(ab: np.ndarray, trusted: np.ndarray, L: np.ndarray, iterations: int = 4, tolerance: float = 3.0
+              ) -> tuple[np.ndarray, np.ndarray]:
+    """Untrusted pixels take the colour of a trusted 8-neighbour whose L is within ``tolerance`` of theirs
+    (the closest in L), repeated ``iterations`` times: colour grows a few pixels into the untrusted area from
+    the same side of the lines (a drawn line's L stops it), at full size, without blurring.
+    Returns ``(ab, trusted)`` with the pixels reached marked trusted."""
+    ab = np.array(ab, np.float32, copy=True)
+    ok = np.asarray(trusted, bool).copy()
+    L = np.asarray(L, np.float32)
+    H, W = L.shape
+    for _ in range(iterations):
+        todo = ~ok
+        if not todo.any():
+            break
+        best = np.full((H, W), np.inf, np.float32)
+        new_ab = ab.copy()
+        for dy in (-1, 0, 1):
+            for dx in (-1, 0, 1):
+                if dx == 0 and dy == 0:
+                    continue
+                ys, yd = (slice(0, H - dy), slice(dy, H)) if dy >= 0 else (slice(-dy, H), slice(0, H + dy))
+                xs, xd = (slice(0, W - dx), slice(dx, W)) if dx >= 0 else (slice(-dx, W), slice(0, W + dx))
+                # neighbour at (y - dy, x - dx) of destination pixel (y, x)
+                d = np.abs(L[ys, xs] - L[yd, xd])
+                d = np.where(ok[ys, xs], d, np.inf)
+                take = (d < best[yd, xd]) & (d <= tolerance) & todo[yd, xd]
+                sub_best = best[yd, xd]
+                sub_best[take] = d[take]
+                sub_ab = new_ab[yd, xd]
+                sub_ab[take] = ab[ys, xs][take]
+        reached = np.isfinite(best) & todo
+        ab = new_ab
+        ok |= reached
+    return ab, ok

@@ -370,14 +370,17 @@ class CarryingColorizer(ReferenceColorizer):
 
     def __init__(self, automatic, applier, references, points=None, plan=None, cut_threshold=None,
                  render_size=None, batch: int = 4, flow_size: int = 1024, cost_radius: int = 2,
-                 agreement: float = 12.0, margin: float = 1.0, fit: float = 4.0, misfit: float = 10.0,
-                 nearest: bool = True, fb_penalty: float = 20.0, fill_reach: float = 0.05,
+                 agreement: float = 3.0, margin: float = 0.5, fit: float = 10.0, misfit: float = 25.0,
+                 nearest: bool = True, finest_scale: int | None = 0, grow: int = 0, grow_tolerance: float = 3.0, fill_reach: float = 0.05,
                  fill_sigma_r: float = 8.0):
         super().__init__(automatic, applier, references, points, plan, cut_threshold, render_size, batch)
         self.flow_size = int(flow_size)
+        if finest_scale is not None:  # DIS's finest pyramid level (the medium preset stops at half size)
+            self._dis.setFinestScale(int(finest_scale))
         self.cost_radius = int(cost_radius)
         self.nearest = nearest
-        self.fb_penalty, self.fill_reach, self.fill_sigma_r = fb_penalty, fill_reach, fill_sigma_r
+        self.grow, self.grow_tolerance = int(grow), float(grow_tolerance)
+        self.fill_reach, self.fill_sigma_r = fill_reach, fill_sigma_r
         self.select_args = dict(agreement=agreement, margin=margin, fit=fit, misfit=misfit)
         self._keys: dict[int, _FullKey] = {}  # the keys of the current shot in use (at most two)
         self._hint_key: _FullKey | None = None  # a keyless shot turned keyed by point hints
@@ -475,7 +478,7 @@ class CarryingColorizer(ReferenceColorizer):
         return ab
 
     def _carry(self, index, L_small, L_full, L_flow, keys: list[_FullKey]) -> np.ndarray:
-        from .carry import Candidate, FlowField, fb_confidence, match_cost, select, warp_lab
+        from .carry import Candidate, FlowField, fb_confidence, grow_fill, match_cost, select, warp_lab
 
         H, W = L_full.shape
         cands = []
@@ -484,13 +487,16 @@ class CarryingColorizer(ReferenceColorizer):
             sources.append((self._prev_full[1], self._prev_full[2], False))
         for lab, L_src, from_key in sources:
             back = self._dis.calc(L_flow, L_src, None)  # this frame -> the source
-            fwd = self._dis.calc(L_src, L_flow, None)
             warped = warp_lab(lab, FlowField(back).full_maps(H, W), nearest=self.nearest and not from_key)
             cost = match_cost(warped[..., 0], L_full, self.cost_radius)
-            # a round trip that does not come back (occlusion, a wrong match) counts as a bad fit
-            cost += self.fb_penalty * (1.0 - fb_confidence(back, fwd, (H, W), self.fb_sigma))
-            cands.append(Candidate(np.ascontiguousarray(warped[..., 1:]), cost, from_key))
-        ab, _, weight = select(cands, **self.select_args)
+            fb = None
+            if self.grow > 0:  # forward-backward consistency marks colour to regrow from trusted neighbours
+                fwd = self._dis.calc(L_src, L_flow, None)
+                fb = fb_confidence(back, fwd, (H, W), self.fb_sigma) >= 0.5
+            cands.append(Candidate(np.ascontiguousarray(warped[..., 1:]), cost, from_key, fb))
+        ab, _, weight, consistent = select(cands, **self.select_args)
+        if consistent is not None and not consistent.all():
+            ab, _ = grow_fill(ab, consistent, L_full, self.grow, self.grow_tolerance)
         share = float(weight.mean())
         self.last_generator_share = share
         self.last_coverage = 1.0 - share
