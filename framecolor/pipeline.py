@@ -52,6 +52,7 @@ class PreparedFrame:
     L_full: np.ndarray  # (H, W) float32, the input's own L, kept untouched to the output
     L_small: np.ndarray  # (h, w) float32 at render size
     ab_small: np.ndarray | None = None  # (h, w, 2) float32 predicted ab, Lab units
+    full_size: bool = False  # ab_small is already at full size and final (reference mode's carried colour)
 
 
 def render_shape(height: int, width: int, render_size: int, multiple: int = 16) -> tuple[int, int]:
@@ -288,7 +289,7 @@ def colorize_stream(frames: Iterable, colorizer: Colorizer, smoother=None, queue
         # mode gives full-size ab for the frames it carries: then Lab -> RGB only.
         image = p.frame.image
         dtype = image.dtype if image.dtype in (np.uint8, np.uint16) else np.dtype(np.float32)
-        L_small = p.L_full if ab_small.shape[:2] == p.L_full.shape else p.L_small
+        L_small = p.L_full if p.full_size else p.L_small
         if finish_device is not None:
             rgb = upsample_to_rgb_torch(ab_small, L_small, p.L_full, dtype, device=finish_device)
         else:
@@ -302,7 +303,7 @@ def colorize_stream(frames: Iterable, colorizer: Colorizer, smoother=None, queue
             return
         from .temporal import TemporalItem
 
-        if p.ab_small.shape[:2] != p.L_small.shape:  # carried at full size by reference mode: already coherent
+        if p.full_size:  # carried at full size by reference mode: already coherent along the flow
             smoother.pass_through(p.frame.index, p.L_small)
             yield p, p.ab_small
             return

@@ -393,6 +393,8 @@ class CarryingColorizer(ReferenceColorizer):
 
     def predict_frames(self, prepared: list) -> list[np.ndarray]:
         out: list[np.ndarray | None] = [self.process_full(p.frame.index, p.L_small, p.L_full) for p in prepared]
+        for p, ab in zip(prepared, out):
+            p.full_size = ab is not None  # the pipeline neither upsamples nor smooths these
         todo = [i for i, ab in enumerate(out) if ab is None]
         if todo:
             for i, ab in zip(todo, self.automatic.predict([prepared[i].L_small for i in todo])):
