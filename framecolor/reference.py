@@ -369,7 +369,7 @@ class CarryingColorizer(ReferenceColorizer):
     """
 
     def __init__(self, automatic, applier, references, points=None, plan=None, cut_threshold=None,
-                 render_size=None, batch: int = 4, flow_size: int = 1024, cost_radius: int = 2,
+                 render_size=None, batch: int = 4, flow_size: int = 640, cost_radius: int = 2,
                  agreement: float = 3.0, margin: float = 0.5, fit: float = 10.0, misfit: float = 25.0,
                  nearest: bool = True, finest_scale: int | None = 0, grow: int = 0, grow_tolerance: float = 3.0, fill_reach: float = 0.05,
                  fill_sigma_r: float = 8.0):
