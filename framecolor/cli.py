@@ -170,9 +170,6 @@ def _position(value):
                    "governs its shot; shots without one are coloured automatically (docs/reference-mode.md).")
 @click.option("--hints", "hints_file", type=click.Path(path_type=Path), metavar="FILE.json",
               help='Point colour hints: [{"frame": 120, "x": 312, "y": 88, "rgb": [200, 40, 40]}, ...].')
-@click.option("--hint-model", metavar="PATH|none",
-              help="Hint-conditioned model for reference mode (default: the bundled one if installed, else "
-                   "'none': edge-aware densification of the propagated colours).")
 @click.option("--input-kind", default="gray", show_default=True, metavar="auto|gray|lineart",
               help="gray: shaded grayscale (its luminance is kept); lineart: line drawings coloured by the two-stage "
                    "line-art models (lightness from the model, lines kept dark); auto: decided per input on a few "
@@ -186,7 +183,7 @@ def _position(value):
 def run(ctx, inputs, output, model, batch, render_size, device, backend, precision, temporal, cut_threshold, every,
         start, end, codec, crf, preset, pix_fmt, overwrite, skip_existing, fps, progress, ray_address, workers,
         cpus_per_worker,
-        gpus_per_worker, split_episodes, references, hints_file, hint_model, input_kind, draft_model,
+        gpus_per_worker, split_episodes, references, hints_file, input_kind, draft_model,
         refine_model):
     """Colour videos (mkv, mp4, mov, avi, webm...) or folders of frames.
 
@@ -210,7 +207,7 @@ def run(ctx, inputs, output, model, batch, render_size, device, backend, precisi
                          temporal=temporal, cut_threshold=cut_threshold, every=every, start=start, end=end,
                          codec=codec, crf=crf, preset=preset, pix_fmt=pix_fmt, overwrite=overwrite,
                          skip_existing=skip_existing, quiet=ctx.obj["quiet"], references=list(references),
-                         hints=hints_file, hint_model=hint_model, input_kind=input_kind,
+                         hints=hints_file, input_kind=input_kind,
                          draft_model=draft_model, refine_model=refine_model, fps=parse_fps(fps),
                          progress=progress)
     inputs = list(inputs)

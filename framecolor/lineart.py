@@ -341,7 +341,7 @@ class TwoStage:
 
     def __call__(self, lines: list[np.ndarray], hints: list | None = None) -> list[np.ndarray]:
         """Lab (h, w, 3) of each render-size line image; ``hints``: per image None or (hint ab, soft mask).
-        Trusted hints are kept as given in the output's ab (as :class:`framecolor.hints.HintNetwork` does)."""
+        Trusted hints are kept as given in the output's ab."""
         drafts = self.draft(lines)
         out = self.refine(lines, drafts, hints) if self.refine is not None else drafts
         for lab, h in zip(out, hints or []):

@@ -52,6 +52,7 @@ class PreparedFrame:
     L_full: np.ndarray  # (H, W) float32, the input's own L, kept untouched to the output
     L_small: np.ndarray  # (h, w) float32 at render size
     ab_small: np.ndarray | None = None  # (h, w, 2) float32 predicted ab, Lab units
+    full_size: bool = False  # ab_small is already at full size and final (reference mode's carried colour)
 
 
 def render_shape(height: int, width: int, render_size: int, multiple: int = 16) -> tuple[int, int]:
@@ -285,13 +286,15 @@ def colorize_stream(frames: Iterable, colorizer: Colorizer, smoother=None, queue
         return PreparedFrame(frame, L_full, resize(L_full, w, h, "area"))
 
     def finish(p: PreparedFrame, ab_small: np.ndarray) -> tuple[Any, np.ndarray]:
-        # Joint bilateral upsampling (L_full as guide) and Lab -> RGB in one pass, strip by strip.
+        # Joint bilateral upsampling (L_full as guide) and Lab -> RGB in one pass, strip by strip. Reference
+        # mode gives full-size ab for the frames it carries: then Lab -> RGB only.
         image = p.frame.image
         dtype = image.dtype if image.dtype in (np.uint8, np.uint16) else np.dtype(np.float32)
+        L_small = p.L_full if p.full_size else p.L_small
         if finish_device is not None:
-            rgb = upsample_to_rgb_torch(ab_small, p.L_small, p.L_full, dtype, device=finish_device)
+            rgb = upsample_to_rgb_torch(ab_small, L_small, p.L_full, dtype, device=finish_device)
         else:
-            rgb = upsample_to_rgb(ab_small, p.L_small, p.L_full, dtype)
+            rgb = upsample_to_rgb(ab_small, L_small, p.L_full, dtype)
         stats.frames += 1
         return p.frame, rgb
 
@@ -301,6 +304,10 @@ def colorize_stream(frames: Iterable, colorizer: Colorizer, smoother=None, queue
             return
         from .temporal import TemporalItem
 
+        if p.full_size:  # carried at full size by reference mode: already coherent along the flow
+            smoother.pass_through(p.frame.index, p.L_small)
+            yield p, p.ab_small
+            return
         for item in smoother.process(TemporalItem(index=p.frame.index, L=p.L_small, ab=p.ab_small, payload=p)):
             yield item.payload, item.ab
 
@@ -350,9 +357,10 @@ def colorize_frames(frames: Iterable[np.ndarray], model=None, batch: int = 4, re
 
     Reference mode (docs/reference-mode.md): ``references={frame: RGB image or path}`` (or a list of
     images, each placed at its best-matching frame) gives key frames that govern their shots; ``hints`` is a
-    list of point hints ``{"frame", "x", "y", "rgb"}`` (or a JSON file path); ``hint_model`` a hint-conditioned
-    checkpoint, "none" for the edge-aware densifier, or None for the bundled one. A list (or other
-    re-iterable) of frames is read twice: first to find the shots and place the keys.
+    list of point hints ``{"frame", "x", "y", "rgb"}`` (or a JSON file path); ``hint_model``: how point hints
+    are spread, None or "none" (the edge-aware :class:`~framecolor.hints.Densifier`) or a configured
+    Densifier (hint networks are no longer used: issue 16). A list (or other re-iterable) of frames is read
+    twice: first to find the shots and place the keys; keys are carried at full resolution.
     """
     from .media import Frame
 
@@ -391,9 +399,8 @@ def _api_reference_colorizer(frames, model, batch, render_size, device, backend,
 
     refs = references_from_api(references)
     points = _point_hints(hints)
-    applier = make_applier(hint_model, device=device, backend=backend, precision=precision)
-    # render size: the caller's, else the hint network's, else the automatic model's
-    size = render_size or (applier.model.config.render_size if hasattr(applier, "model") else None)
+    applier = make_applier(hint_model)
+    size = render_size
     try:
         automatic = Colorizer(model, device=device, backend=backend, batch=batch, render_size=size,
                               precision=precision)
@@ -439,7 +446,6 @@ class RunOptions:
     quiet: bool = False
     references: list = field(default_factory=list)  # --reference values (str) or hints.Reference objects
     hints: Any = None  # --hints FILE.json, or a list of point hints
-    hint_model: Any = None  # --hint-model: checkpoint, "none" (densifier), None (bundled, else densifier)
     input_kind: str = "gray"  # --input-kind gray|lineart|auto (framecolor.lineart)
     draft_model: Any = None  # line art: drafting stage checkpoint (None: bundled)
     refine_model: Any = None  # line art: refinement stage checkpoint (None: bundled; "none": draft only)
@@ -726,9 +732,7 @@ def _file_reference_colorizer(inp: Path, kind: str, start, end, options: RunOpti
 
     refs = _references(options)
     points = _point_hints(options.hints)
-    applier = make_applier(options.hint_model, device=options.device, backend=options.backend,
-                           precision=options.precision)
-    log.info("%s: %s", inp.name, applier.describe())
+    applier = make_applier()
     again = _reader_again(inp, kind, start, end, options.every)
     return make_reference_colorizer(again, colorizer, applier, refs, points, colorizer.render_size,
                                     options.cut_threshold, colorizer.batch)

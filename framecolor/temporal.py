@@ -469,6 +469,13 @@ class FlowSmoother:
         self._prev_ab = out
         return [TemporalItem(item.index, item.L, out, item.payload)]
 
+    def pass_through(self, index: int, L: np.ndarray) -> None:
+        """A frame coloured elsewhere and not smoothed (reference mode's colour carried at full size, already
+        coherent along the flow): the cut detector still sees it; the history is dropped, so the next smoothed
+        frame starts afresh."""
+        self.cut_detector.process(index, np.asarray(L, dtype=np.float32))
+        self.reset()
+
     def flush(self) -> list[TemporalItem]:
         """End of stream: nothing is held back by this causal filter; the state is reset."""
         self.reset()

@@ -7,7 +7,7 @@ import pytest
 
 from framecolor import color
 from framecolor.errors import UserError
-from framecolor.hints import (Densifier, HintNetwork, PointHint, check_point_hints, consistent_warp,
+from framecolor.hints import (Densifier, PointHint, check_point_hints, consistent_warp,
                               fit_reference, frame_number_of, hint_input, load_point_hints, paint_points,
                               parse_references, reference_lab)
 
@@ -177,21 +177,6 @@ def test_densifier_with_a_prior_only_corrects_near_the_hints():
     np.testing.assert_allclose(ab[5:25, 2:25].reshape(-1, 2).mean(0), (50, -20), atol=6)
 
 
-def test_hint_network_refuses_an_automatic_model_and_runs_a_hint_model():
-    """A 1-channel model is not a hint model; a 4-channel one maps (L, hints, mask) to ab of the frame's size."""
-    import torch
-
-    from framecolor.models.unet import UNet, UNetConfig
-
-    with pytest.raises(UserError, match="hint-conditioned model has 4"):
-        HintNetwork(UNet(UNetConfig(base_channels=4, depth=2)).eval(), device="cpu")
-    torch.manual_seed(0)
-    net = HintNetwork(UNet(UNetConfig(in_channels=4, base_channels=4, depth=2)).eval(), device="cpu")
-    L = np.full((20, 30), 50.0, np.float32)
-    ab = net(L, np.zeros((20, 30, 2), np.float32), np.zeros((20, 30), np.float32))
-    assert ab.shape == (20, 30, 2) and np.isfinite(ab).all() and np.abs(ab).max() <= color.AB_SCALE
-
-
 def test_hint_input_encoding():
     """Network input: L/50-1, hint ab/110 only where the mask is set, and the mask."""
     L = np.full((2, 3), 75.0, np.float32)
@@ -249,7 +234,7 @@ def test_hint_dataset_batches_have_four_input_channels():
 
 
 def test_train_with_hints_writes_a_four_channel_checkpoint(tmp_path):
-    """`framecolor train --hints` trains a generator with in_channels 4 that reference mode can load."""
+    """`framecolor train --hints` trains a generator with in_channels 4 (L, hint a, hint b, mask)."""
     from training.train import TrainOptions, train
 
     from framecolor.checkpoint import read_metadata
@@ -259,4 +244,3 @@ def test_train_with_hints_writes_a_four_channel_checkpoint(tmp_path):
                               hints=True, threads=1))
     config, info = read_metadata(path)
     assert config["in_channels"] == 4 and info["hints"] is True
-    HintNetwork(str(path), device="cpu")  # loadable as reference mode's applier
