@@ -308,7 +308,7 @@ def adapt_model(keys: Sequence[Key], base=None, settings: AdaptSettings | None =
     if not s.from_scratch:
         _freeze_batchnorm(model)
 
-    planned = s.steps or CALIBRATION_STEPS
+    planned = s.steps or CALIBRATION_STEPS  # with a budget: set once the first steps are timed
     budget = None if s.steps else s.minutes * 60.0
     from tqdm import tqdm
 
@@ -319,19 +319,11 @@ def adapt_model(keys: Sequence[Key], base=None, settings: AdaptSettings | None =
     last = {}
     try:
         while step < planned:
-            if budget is not None and step == 1:
-                t_calib = time.perf_counter()  # the first step pays for allocations: time from the second
-            if budget is not None and step == CALIBRATION_STEPS:
-                per_step = (time.perf_counter() - t_calib) / (CALIBRATION_STEPS - 1)
-                planned = max(CALIBRATION_STEPS, int((budget - (time.perf_counter() - t0)) / per_step) + step)
-                bar.total = planned
-                bar.refresh()
-                if planned < MIN_USEFUL_STEPS:
-                    log.warning("a budget of %.2g minute(s) allows only %d adaptation steps here; about %d are "
-                                "needed for the keys to show in the output: give more --minutes", s.minutes,
-                                planned, MIN_USEFUL_STEPS)
-            for group in opt.param_groups:  # half-cosine decay over the planned steps
-                group["lr"] = s.lr * 0.5 * (1.0 + math.cos(math.pi * step / max(planned, 1)))
+            # constant while a budget is being timed, then a half-cosine decay to the planned end; the same in
+            # both modes, so steps=N repeats a budgeted run that made N steps
+            progress_ = max(0, step - CALIBRATION_STEPS) / max(1, planned - CALIBRATION_STEPS)
+            for group in opt.param_groups:
+                group["lr"] = s.lr * 0.5 * (1.0 + math.cos(math.pi * min(1.0, progress_)))
             L, ab, mask = sampler.batch(rng, s.batch)
             pred = model(L)
             valid = mask.sum().clamp_min(1.0)
@@ -348,6 +340,17 @@ def adapt_model(keys: Sequence[Key], base=None, settings: AdaptSettings | None =
             loss.backward()
             opt.step()
             step += 1
+            if budget is not None and step == 1:
+                t_calib = time.perf_counter()  # the first step pays for allocations: time from the second
+            if budget is not None and step == CALIBRATION_STEPS:
+                per_step = (time.perf_counter() - t_calib) / (CALIBRATION_STEPS - 1)
+                planned = max(CALIBRATION_STEPS, int((budget - (time.perf_counter() - t0)) / per_step) + step)
+                bar.total = planned
+                bar.refresh()
+                if planned < MIN_USEFUL_STEPS:
+                    log.warning("a budget of %.2g minute(s) allows only %d adaptation steps here; about %d are "
+                                "needed for the keys to show in the output: give more --minutes", s.minutes,
+                                planned, MIN_USEFUL_STEPS)
             last = {"l1": l1.item()}
             bar.update(1)
             bar.set_postfix(l1=f"{last['l1']:.4f}", refresh=False)
