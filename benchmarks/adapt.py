@@ -34,6 +34,8 @@ CONFIGS = {
     "default": {},
     "no-l2sp": {"l2sp": 0.0},
     "l2sp-0.1": {"l2sp": 0.1},
+    "l2sp-1": {"l2sp": 1.0},
+    "scale-3": {"max_scale": 3.0},
     "scratch": {"from_scratch": True, "l2sp": 0.0},
     "ciede": {"ciede_weight": 0.05},
 }
@@ -106,6 +108,7 @@ def main(argv=None) -> None:
     p.add_argument("--only", help="targets whose name contains this text")
     p.add_argument("--data", type=Path, default=SHARED)
     p.add_argument("--out", type=Path, default=Path("runs/adapt-bench"))
+    p.add_argument("--save", action="store_true", help="also write each adapted model into --out (runs/ only)")
     p.add_argument("--table", action="store_true", help="print the table of --out/results.jsonl and stop")
     a = p.parse_args(argv)
 
@@ -145,6 +148,10 @@ def main(argv=None) -> None:
                 model, info = A.adapt_model(keys, None, settings, progress=False)
                 seconds = time.perf_counter() - t
                 adapted = score(frames, colourise(model))
+                if a.save:  # eval material: under runs/ only, never shipped
+                    from framecolor.checkpoint import save_generator
+
+                    save_generator(a.out / f"{name}-{config}-{a.steps}.safetensors", model, info)
                 r = {"scenario": scenario, "name": name, "config": config, "steps": a.steps, "seed": a.seed,
                      "frames": len(frames), "gray": round(gray, 3), "bundled": round(auto, 3),
                      "adapted": round(adapted, 3), "adapt_seconds": round(seconds, 1), "threads": a.threads}

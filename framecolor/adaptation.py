@@ -283,14 +283,25 @@ def adapt_model(keys: Sequence[Key], base=None, settings: AdaptSettings | None =
     (model in eval mode, info dict for the checkpoint)."""
     import torch
 
+    s = settings or AdaptSettings()
+    # default: half the cores. On the 2-core machine two threads made a step 3x slower than one whenever
+    # anything else ran (benchmarks/RESULTS.md, issue 16: adaptation)
+    before = torch.get_num_threads()
+    torch.set_num_threads(threads or max(1, (os.cpu_count() or 2) // 2))
+    try:
+        return _adapt_model(keys, base, s, progress)
+    finally:
+        torch.set_num_threads(before)  # the colouring that follows keeps its own setting
+
+
+def _adapt_model(keys: Sequence[Key], base, s: AdaptSettings, progress: bool):
+    import torch
+
     from .checkpoint import load_generator, resolve_model_path
     from .ciede2000 import delta_e_ciede2000
     from .color import AB_SCALE
     from .models import build_generator
 
-    s = settings or AdaptSettings()
-    if threads:
-        torch.set_num_threads(threads)
     base_path = resolve_model_path(base)
     base_model = load_generator(base_path)
     if base_model.config.in_channels != 1:

@@ -255,7 +255,7 @@ def sample(input, output, every, scene_changes, cut_threshold, overwrite, linear
 @click.option("--seed", default=0, show_default=True, type=int, help="Random seed (samples, dropout).")
 @click.option("--model", "base", type=click.Path(path_type=Path), help="Base model to start from. Default: the bundled model.")
 @click.option("--ciede-weight", default=0.0, show_default=True, type=float, help="Weight of the CIEDE2000 loss beside L1.")
-@click.option("--threads", type=int, help="CPU threads (default: torch's, one per core).")
+@click.option("--threads", type=int, help="CPU threads (default: half the cores).")
 @click.option("--overwrite", is_flag=True, help="Replace an existing output.")
 @click.pass_context
 def adapt(ctx, keys, output, minutes, steps, seed, base, ciede_weight, threads, overwrite):
