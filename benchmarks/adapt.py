@@ -36,6 +36,8 @@ CONFIGS = {
     "l2sp-0.1": {"l2sp": 0.1},
     "l2sp-1": {"l2sp": 1.0},
     "scale-3": {"max_scale": 3.0},
+    "generic-0.25": {"generic": 0.25},
+    "generic-0.5": {"generic": 0.5},
     "scratch": {"from_scratch": True, "l2sp": 0.0},
     "ciede": {"ciede_weight": 0.05},
 }
@@ -108,6 +110,7 @@ def main(argv=None) -> None:
     p.add_argument("--only", help="targets whose name contains this text")
     p.add_argument("--data", type=Path, default=SHARED)
     p.add_argument("--out", type=Path, default=Path("runs/adapt-bench"))
+    p.add_argument("--part", default="0/1", help="I/N: only every Nth target from the Ith (parallel runs)")
     p.add_argument("--save", action="store_true", help="also write each adapted model into --out (runs/ only)")
     p.add_argument("--table", action="store_true", help="print the table of --out/results.jsonl and stop")
     a = p.parse_args(argv)
@@ -131,8 +134,9 @@ def main(argv=None) -> None:
         scenarios = a.scenario or ["sheet", "konobi", "tooncrafter"]
         configs = a.config or ["default"]
         bundled = load_generator()
-        for scenario, name, keys_fn, frames_fn in targets(a.data, scenarios):
-            if a.only and a.only not in name:
+        part, parts = (int(x) for x in a.part.split("/"))
+        for i, (scenario, name, keys_fn, frames_fn) in enumerate(targets(a.data, scenarios)):
+            if (a.only and a.only not in name) or i % parts != part:
                 continue
             todo = [c for c in configs if (name, c, a.steps, a.seed) not in done]
             if not todo:

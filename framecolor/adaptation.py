@@ -72,6 +72,7 @@ class AdaptSettings:
     max_scale: float = 2.0
     cutout: float = 0.5  # probability of cut-outs in a sample
     jitter: float = 0.05  # L jitter: contrast 1 +- j, shift +- 40 j L units, gamma exp(+- j)
+    generic: float = 0.0  # share of each batch that is generic content (KeySampler.generic)
 
     def __post_init__(self):
         if self.steps is None and not self.minutes > 0:
@@ -256,10 +257,42 @@ class KeySampler:
         ab = np.clip(normalize_ab(lab[..., 1:]), -1, 1).transpose(2, 0, 1)
         return (np.ascontiguousarray(L_in, np.float32), np.ascontiguousarray(ab, np.float32), mask[None])
 
-    def batch(self, rng: np.random.Generator, size: int):
+    def generic(self, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """A generic cartoon-like view: flat shapes of random colours, shaded, some outlined. Their colours are
+        random, so the best answer for content like them is the conditional median (near neutral): mixed into
+        the batches, they teach the model not to paint what the keys do not show in the keys' colours."""
+        import cv2
+
+        from .color import normalize_ab, normalize_L, rgb_to_lab
+
+        c = self.crop
+        img = np.empty((c, c, 3), np.uint8)
+        img[:] = rng.integers(0, 256, 3)
+        for _ in range(int(rng.integers(3, 9))):
+            colour = tuple(int(v) for v in rng.integers(0, 256, 3))
+            centre = tuple(int(v) for v in rng.integers(0, c, 2))
+            if rng.random() < 0.5:
+                axes = tuple(int(v) for v in rng.integers(c // 16, c // 2, 2))
+                cv2.ellipse(img, centre, axes, float(rng.uniform(0, 180)), 0, 360, colour, -1)
+            else:
+                pts = (rng.normal(0, c / 5, (int(rng.integers(3, 7)), 2)) + centre).astype(np.int32)
+                cv2.fillPoly(img, [pts], colour)
+                if rng.random() < 0.5:
+                    cv2.polylines(img, [pts], True, (20, 20, 20), int(rng.integers(1, 3)))
+        yy, xx = np.mgrid[0:c, 0:c].astype(np.float32) / c
+        g = rng.uniform(-0.3, 0.3, 2)
+        shade = np.clip(1.0 + g[0] * (yy - 0.5) + g[1] * (xx - 0.5), 0.5, 1.2)[..., None]
+        img = np.clip(img * shade, 0, 255).astype(np.uint8)
+        lab = rgb_to_lab(img)
+        L = normalize_L(lab[..., 0])[None].astype(np.float32)
+        ab = np.clip(normalize_ab(lab[..., 1:]), -1, 1).transpose(2, 0, 1).astype(np.float32)
+        return np.ascontiguousarray(L), np.ascontiguousarray(ab), np.ones((1, c, c), np.float32)
+
+    def batch(self, rng: np.random.Generator, size: int, generic: int = 0):
+        """``size`` views; the last ``generic`` of them generic content (see :meth:`generic`)."""
         import torch
 
-        items = [self.sample(rng) for _ in range(size)]
+        items = [self.sample(rng) for _ in range(size - generic)] + [self.generic(rng) for _ in range(generic)]
         return tuple(torch.from_numpy(np.stack([it[i] for it in items])) for i in range(3))
 
 
@@ -335,7 +368,7 @@ def _adapt_model(keys: Sequence[Key], base, s: AdaptSettings, progress: bool):
             progress_ = max(0, step - CALIBRATION_STEPS) / max(1, planned - CALIBRATION_STEPS)
             for group in opt.param_groups:
                 group["lr"] = s.lr * 0.5 * (1.0 + math.cos(math.pi * min(1.0, progress_)))
-            L, ab, mask = sampler.batch(rng, s.batch)
+            L, ab, mask = sampler.batch(rng, s.batch, generic=int(round(s.generic * s.batch)))
             pred = model(L)
             valid = mask.sum().clamp_min(1.0)
             l1 = ((pred - ab).abs() * mask).sum() / (2 * valid)
