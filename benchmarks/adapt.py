@@ -38,6 +38,7 @@ CONFIGS = {
     "scale-3": {"max_scale": 3.0},
     "generic-0.25": {"generic": 0.25},
     "generic-0.5": {"generic": 0.5},
+    "neutral-0.5": {"neutral_fill": 0.5},
     "scratch": {"from_scratch": True, "l2sp": 0.0},
     "ciede": {"ciede_weight": 0.05},
 }

@@ -73,6 +73,7 @@ class AdaptSettings:
     cutout: float = 0.5  # probability of cut-outs in a sample
     jitter: float = 0.05  # L jitter: contrast 1 +- j, shift +- 40 j L units, gamma exp(+- j)
     generic: float = 0.0  # share of each batch that is generic content (KeySampler.generic)
+    neutral_fill: float = 0.0  # probability of repainting a view's blank paper as a gray surface (KeySampler)
 
     def __post_init__(self):
         if self.steps is None and not self.minutes > 0:
@@ -198,11 +199,12 @@ class KeySampler:
     cut-outs."""
 
     def __init__(self, keys: Sequence[Key], crop: int = 128, render_size: int = 256, min_scale: float = 0.5,
-                 max_scale: float = 2.0, cutout: float = 0.5, jitter: float = 0.05):
+                 max_scale: float = 2.0, cutout: float = 0.5, jitter: float = 0.05, neutral_fill: float = 0.0):
         from .upsample import resize
 
         self.crop, self.render_size = crop, render_size
         self.min_scale, self.max_scale, self.cutout, self.jitter = min_scale, max_scale, cutout, jitter
+        self.neutral_fill = neutral_fill
         self.images = []
         for k in keys:
             h, w = k.rgb.shape[:2]
@@ -246,6 +248,16 @@ class KeySampler:
         contrast, shift, gamma = rng.uniform(1 - j, 1 + j), rng.uniform(-40 * j, 40 * j), math.exp(rng.uniform(-j, j))
         L = np.clip(50.0 + contrast * (L - 50.0) + shift, 0.0, 100.0)
         L = 100.0 * (L / 100.0) ** gamma
+        if self.neutral_fill and rng.random() < self.neutral_fill:
+            # the key's blank paper (white, no colour: a model sheet's background) repainted as a shaded gray
+            # surface of random lightness, still colourless in the target: what the keys do not show is
+            # taught to stay neutral instead of taking the nearest key colour
+            paper = (L > 85) & (np.hypot(lab[..., 1], lab[..., 2]) < 4)
+            if paper.mean() > 0.05:
+                yy, xx = np.mgrid[0:c, 0:c].astype(np.float32) / c
+                g = rng.uniform(-30, 30, 2)
+                fill = rng.uniform(15, 90) + g[0] * (yy - 0.5) + g[1] * (xx - 0.5)
+                L = np.where(paper, np.clip(fill, 0, 100), L)
         mask = np.ones((c, c), np.float32)
         if rng.random() < self.cutout:
             for _ in range(int(rng.integers(1, 3))):
@@ -345,7 +357,8 @@ def _adapt_model(keys: Sequence[Key], base, s: AdaptSettings, progress: bool):
     if not s.from_scratch and s.l2sp > 0:
         anchor = [p.detach().clone() for p in model.parameters()]
     sampler = KeySampler(keys, crop=s.crop, render_size=model.config.render_size, min_scale=s.min_scale,
-                         max_scale=s.max_scale, cutout=s.cutout, jitter=s.jitter)
+                         max_scale=s.max_scale, cutout=s.cutout, jitter=s.jitter,
+                         neutral_fill=s.neutral_fill)
     rng = np.random.default_rng(s.seed)
     opt = torch.optim.Adam(model.parameters(), lr=s.lr, betas=(0.5, 0.999))
     model.train()
