@@ -31,15 +31,14 @@ SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "eval-
 
 # name -> AdaptSettings overrides (steps come from --steps)
 CONFIGS = {
-    "default": {},
-    "no-l2sp": {"l2sp": 0.0},
-    "l2sp-0.1": {"l2sp": 0.1},
-    "l2sp-1": {"l2sp": 1.0},
+    "default": {},  # bundled model + L2-SP 0.01 + neutral fill 0.5
+    "l2sp-0.01": {"neutral_fill": 0.0},  # the same without the neutral fill
+    "no-l2sp": {"l2sp": 0.0, "neutral_fill": 0.0},
+    "l2sp-0.1": {"l2sp": 0.1, "neutral_fill": 0.0},
+    "l2sp-1": {"l2sp": 1.0, "neutral_fill": 0.0},
+    "scratch": {"from_scratch": True, "l2sp": 0.0, "neutral_fill": 0.0},
+    "generic-0.5": {"generic": 0.5, "neutral_fill": 0.0},
     "scale-3": {"max_scale": 3.0},
-    "generic-0.25": {"generic": 0.25},
-    "generic-0.5": {"generic": 0.5},
-    "neutral-0.5": {"neutral_fill": 0.5},
-    "scratch": {"from_scratch": True, "l2sp": 0.0},
     "ciede": {"ciede_weight": 0.05},
 }
 

@@ -12,6 +12,9 @@ How a handful of images is stretched into a training set (one sample = one rando
   Generative Adversarial Networks with Limited Data", NeurIPS 2020) but without a discriminator;
 * lightness and contrast jitter on the input L only (the target ab is the key's), so the colour of a
   region does not hang on its exact gray level under other lighting;
+* blank paper (white, colourless: a model sheet's background) repainted in half the views as a shaded
+  gray surface of random lightness, target still neutral, so content the keys do not show is not painted
+  in the nearest key colour (without it a character sheet's pink spread over a blue armchair);
 * cut-outs (DeVries & Taylor, "Improved Regularization of Convolutional Neural Networks with Cutout",
   2017): rectangles of the input L replaced by a flat value and left out of the loss, so a region is
   coloured from its own content rather than from a neighbour that happens to sit beside it in the key.
@@ -73,7 +76,7 @@ class AdaptSettings:
     cutout: float = 0.5  # probability of cut-outs in a sample
     jitter: float = 0.05  # L jitter: contrast 1 +- j, shift +- 40 j L units, gamma exp(+- j)
     generic: float = 0.0  # share of each batch that is generic content (KeySampler.generic)
-    neutral_fill: float = 0.0  # probability of repainting a view's blank paper as a gray surface (KeySampler)
+    neutral_fill: float = 0.5  # probability of repainting a view's blank paper as a gray surface (KeySampler)
 
     def __post_init__(self):
         if self.steps is None and not self.minutes > 0:

@@ -189,3 +189,28 @@ def test_a_budget_too_short_is_a_warning(tiny_base, caplog):
                                   progress=False)
     assert "give more --minutes" in caplog.text
     assert info["adapted"]["steps"] >= 1 and info["adapted"]["minutes"] == 0.0001
+
+
+def test_neutral_fill_repaints_blank_paper_gray_and_keeps_its_target_colourless():
+    """A key on white paper (a model sheet): with neutral_fill the paper reaches the model at other gray levels
+    (some views darker than L 85 there) while its target ab stays neutral; the character keeps its colour."""
+    from framecolor.adaptation import KeySampler
+    from framecolor.color import denormalize_ab
+
+    sheet = np.full((96, 96, 3), 255, np.uint8)
+    cv2.circle(sheet, (48, 48), 20, SUN, -1)
+    sampler = KeySampler(load_keys([sheet]), crop=64, render_size=96, neutral_fill=1.0, cutout=0.0)
+    rng = np.random.default_rng(0)
+    darkened = 0
+    for _ in range(20):
+        L, ab, _ = sampler.sample(rng)
+        L100 = (L[0] + 1.0) * 50.0
+        chroma = np.hypot(*denormalize_ab(ab.transpose(1, 2, 0)).transpose(2, 0, 1))
+        paper = chroma < 2.0
+        if paper.mean() > 0.2:
+            darkened += float(np.median(L100[paper])) < 80.0
+        assert chroma.max() > 40.0 or paper.all()  # the sun keeps its colour wherever it is in view
+    assert darkened >= 5
+    plain = KeySampler(load_keys([sheet]), crop=64, render_size=96, neutral_fill=0.0, cutout=0.0)
+    L, ab, _ = plain.sample(np.random.default_rng(0))
+    assert float(np.median(((L[0] + 1.0) * 50.0)[np.hypot(*ab) < 0.02])) > 90.0
