@@ -179,12 +179,16 @@ def _position(value):
 @click.option("--refine-model", metavar="PATH|none",
               help="Line art: refinement stage checkpoint (default: the bundled lineart_refine model; 'none': "
                    "the draft alone).")
+@click.option("--adapt", is_flag=True,
+              help="First teach the generator the show from the --reference keys (see `framecolor adapt`; --model "
+                   "is then the base). Cached in .framecolor/ beside the output, reused by later runs with the same keys.")
+@click.option("--adapt-minutes", type=float, metavar="M", help="With --adapt: time budget of the adaptation (default 3).")
 @click.pass_context
 def run(ctx, inputs, output, model, batch, render_size, device, backend, precision, temporal, cut_threshold, every,
         start, end, codec, crf, preset, pix_fmt, overwrite, skip_existing, fps, progress, ray_address, workers,
         cpus_per_worker,
         gpus_per_worker, split_episodes, references, hints_file, input_kind, draft_model,
-        refine_model):
+        refine_model, adapt, adapt_minutes):
     """Colour videos (mkv, mp4, mov, avi, webm...) or folders of frames.
 
     Every input and output is checked before the model loads. With several inputs, one that fails is
@@ -209,8 +213,14 @@ def run(ctx, inputs, output, model, batch, render_size, device, backend, precisi
                          skip_existing=skip_existing, quiet=ctx.obj["quiet"], references=list(references),
                          hints=hints_file, input_kind=input_kind,
                          draft_model=draft_model, refine_model=refine_model, fps=parse_fps(fps),
-                         progress=progress)
+                         progress=progress, adapt=adapt, adapt_minutes=adapt_minutes)
     inputs = list(inputs)
+    if adapt and not references:
+        raise UserError("--adapt learns from the keys: give them with --reference")
+    if adapt and input_kind == "lineart":
+        raise UserError("--adapt adapts the grayscale generator; it does not apply to --input-kind lineart")
+    if adapt_minutes is not None and not adapt:
+        raise UserError("--adapt-minutes is for --adapt")
     if ray_address is None and (workers is not None or split_episodes):
         raise UserError("--workers and --split-episodes need --ray")
     if (references or hints_file) and (len(inputs) > 1 or ray_address is not None):
@@ -226,7 +236,12 @@ def run(ctx, inputs, output, model, batch, render_size, device, backend, precisi
 
                 return LineArtColorizer(draft_model, refine_model, device=device, backend=backend, batch=batch,
                                         render_size=render_size, precision=precision)
-            colorizer = Colorizer(model, device=device, backend=backend, batch=batch, render_size=render_size,
+            base = model
+            if adapt:  # the keys teach the generator first (cached beside the output)
+                from .pipeline import adapted_model
+
+                base = options.model = adapted_model(options, jobs[0].out)
+            colorizer = Colorizer(base, device=device, backend=backend, batch=batch, render_size=render_size,
                                   precision=precision)
             log.info("%s", colorizer.describe())
             return colorizer
@@ -297,6 +312,28 @@ def sample(input, output, every, scene_changes, new_content, cut_threshold, over
     n = sample_frames(input, output, every=every, scene_changes=scene_changes, cut_threshold=cut_threshold,
                       overwrite=overwrite, new_content=new_content)
     click.echo(f"{n} frames written to {output}")
+
+
+@cli.command()
+@click.argument("keys", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option("-o", "--output", required=True, type=click.Path(path_type=Path),
+              help="The adapted model (.safetensors): `framecolor run --model` takes it for any episode of the show.")
+@click.option("--minutes", default=3.0, show_default=True, type=float, help="Time budget (the step count follows from the machine's speed).")
+@click.option("--steps", type=int, help="An exact number of steps instead of --minutes (reproducible across machines).")
+@click.option("--seed", default=0, show_default=True, type=int, help="Random seed (samples, dropout).")
+@click.option("--model", "base", type=click.Path(path_type=Path), help="Base model to start from. Default: the bundled model.")
+@click.option("--ciede-weight", default=0.0, show_default=True, type=float, help="Weight of the CIEDE2000 loss beside L1.")
+@click.option("--threads", type=int, help="CPU threads (default: half the cores).")
+@click.option("--overwrite", is_flag=True, help="Replace an existing output.")
+@click.pass_context
+def adapt(ctx, keys, output, minutes, steps, seed, base, ciede_weight, threads, overwrite):
+    """Teach the generator a show from a few coloured keys: frames of the show, model sheets, or folders of them."""
+    from .adaptation import adapt as adapt_keys
+
+    if output.exists() and not overwrite:
+        raise UserError(f"{output}: output exists (use --overwrite to replace it)")
+    click.echo(str(adapt_keys(list(keys), output, base=base, minutes=minutes, steps=steps, seed=seed,
+                              progress=not ctx.obj["quiet"], threads=threads, ciede_weight=ciede_weight)))
 
 
 @cli.command()

@@ -348,7 +348,8 @@ def colorize_stream(frames: Iterable, colorizer: Colorizer, smoother=None, queue
 def colorize_frames(frames: Iterable[np.ndarray], model=None, batch: int = 4, render_size: int | None = None,
                     temporal: str = "off", device: str = "auto", backend: str = "auto",
                     cut_threshold: float | None = None, references=None, hints=None,
-                    hint_model=None, precision: str | None = "auto") -> Iterator[np.ndarray]:
+                    hint_model=None, precision: str | None = "auto", adapt=False,
+                    adapt_cache=None) -> Iterator[np.ndarray]:
     """Python API: RGB (or gray) frames in, coloured RGB frames out, lazily and in order.
 
     ``frames`` is any iterable of (H, W, 3) or (H, W) uint8 / uint16 / float arrays; only their
@@ -361,9 +362,20 @@ def colorize_frames(frames: Iterable[np.ndarray], model=None, batch: int = 4, re
     are spread, None or "none" (the edge-aware :class:`~framecolor.hints.Densifier`) or a configured
     Densifier (hint networks are no longer used: issue 16). A list (or other re-iterable) of frames is read
     twice: first to find the shots and place the keys; keys are carried at full resolution.
+
+    ``adapt=True`` (or a :class:`framecolor.adaptation.AdaptSettings`): the references also teach the generator
+    the show first (``model`` is then the base, default the bundled one); the adapted model colours what the
+    keys do not cover. It is cached in ``adapt_cache`` (default ``~/.cache/framecolor/adapted``) by the keys',
+    base model's and settings' hashes.
     """
     from .media import Frame
 
+    if adapt:
+        from .adaptation import AdaptSettings, adapted_for_run, default_cache_dir
+        from .hints import references_from_api
+
+        model = adapted_for_run(references_from_api(references), model, adapt_cache or default_cache_dir(),
+                                adapt if isinstance(adapt, AdaptSettings) else None, progress=False)
     smoother = make_smoother(temporal, cut_threshold)
     if references is None and hints is None:
         colorizer = Colorizer(model, device=device, backend=backend, batch=batch, render_size=render_size,
@@ -452,6 +464,8 @@ class RunOptions:
     fps: Any = None  # --fps: frame rate of a video made from a frame folder (24, "24000/1001")
     progress: bool | None = None  # progress bar: None on a terminal only, True always, False never
     precision: str | None = "auto"  # --precision auto|fp32|bf16|fp16 (framecolor.backends.runtimes)
+    adapt: bool = False  # --adapt: the references teach the generator first (framecolor.adaptation)
+    adapt_minutes: float | None = None  # --adapt-minutes (None: the default budget)
 
 
 def input_kind(path: Path) -> str:
@@ -493,10 +507,22 @@ def run(input, output=None, options: RunOptions | None = None, colorizer: Colori
     inp = Path(input)
     out = plan_outputs([inp], Path(output) if output is not None else None, options.overwrite,
                        options.skip_existing, fps=options.fps)[0]
+    if options.adapt and colorizer is None:
+        options.model = adapted_model(options, out)
     colorizer = colorizer or Colorizer(options.model, device=options.device, backend=options.backend,
                                        batch=options.batch, render_size=options.render_size,
                                        precision=options.precision)
     return _run_one(inp, out, options, colorizer)
+
+
+def adapted_model(options: RunOptions, out: Path) -> Path:
+    """--adapt: the model adapted on the run's --reference keys from ``options.model`` (the base), cached in
+    .framecolor/ beside the output ``out`` (so a second run and other episodes reuse it)."""
+    from .adaptation import AdaptSettings, adapted_for_run
+
+    settings = AdaptSettings() if options.adapt_minutes is None else AdaptSettings(minutes=options.adapt_minutes)
+    return adapted_for_run(_references(options), options.model, out.parent / ".framecolor", settings,
+                           progress=not options.quiet)
 
 
 def _run_one(inp: Path, out: Path, options: RunOptions, colorizer: Colorizer,
