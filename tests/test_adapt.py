@@ -131,8 +131,7 @@ def test_second_run_reuses_the_cached_adapted_model_without_training(tiny_base, 
     keys.mkdir()
     first = cv2.VideoCapture(str(clip)).read()[1]
     cv2.imwrite(str(keys / "0000.png"), first)
-    args = ["--reference", keys, "--adapt", "--adapt-minutes", 0.02, "--model", tiny_base,
-            "--hint-model", "none"]
+    args = ["--reference", keys, "--adapt", "--adapt-minutes", 0.02, "--model", tiny_base]
     with caplog.at_level(logging.INFO, logger="framecolor"):
         result = CliRunner().invoke(cli, [*map(str, ["run", clip, "-o", tmp_path / "a.mkv", *args])],
                                     catch_exceptions=False)

@@ -78,7 +78,7 @@ def test_sample_keys_paint_them_and_run_with_the_folder(tmp_path, tiny_model_pat
 
     out = tmp_path / "episode.color.mkv"
     result = _invoke("run", clip, "-o", out, "--reference", keys, "--model", tiny_model_path,
-                     "--hint-model", "none", "--codec", "ffv1", "--temporal", "off")
+                     "--codec", "ffv1", "--temporal", "off")
     assert result.exit_code == 0, result.output
     got = _read(out)
     assert len(got) == len(truth)
