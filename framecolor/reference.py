@@ -220,16 +220,19 @@ class ReferenceColorizer:
         raise TypeError("ReferenceColorizer needs frame numbers: use predict_frames")
 
     # ------------------------------------------------------------------------------------ per frame
-    def _governing_reference(self, index: int) -> Reference | None:
+    def _shot_references(self, index: int) -> list[Reference]:
+        """The keys of the shot holding ``index``: with a plan, every key of the shot (a key pinned before the
+        first selected frame belongs to the first shot); online, only the keys met so far."""
         start = self._shot_start
         if self.plan is not None:
             _, end = self.plan.shot_of(index)
-            # a key pinned before the first selected frame governs the first shot
             lo = -np.inf if start == self.plan.first else start
             hi = np.inf if end is None else end
-            candidates = [r for r in self.references if lo <= r.frame < hi]
-        else:
-            candidates = [r for r in self.references if start <= r.frame <= index]
+            return [r for r in self.references if lo <= r.frame < hi]
+        return [r for r in self.references if start <= r.frame <= index]
+
+    def _governing_reference(self, index: int) -> Reference | None:
+        candidates = self._shot_references(index)
         if not candidates:
             return None
         return min(candidates, key=lambda r: (abs(r.frame - index), r.frame))
@@ -422,14 +425,7 @@ class CarryingColorizer(ReferenceColorizer):
     def _near_references(self, index: int) -> list[Reference]:
         """The shot's last key at or before ``index`` and its first key after it (with a plan; online only
         keys already met apply)."""
-        start = self._shot_start
-        if self.plan is not None:
-            _, end = self.plan.shot_of(index)
-            lo = -np.inf if start == self.plan.first else start
-            hi = np.inf if end is None else end
-            cands = [r for r in self.references if lo <= r.frame < hi]
-        else:
-            cands = [r for r in self.references if start <= r.frame <= index]
+        cands = self._shot_references(index)
         before = [r for r in cands if r.frame <= index]
         after = [r for r in cands if r.frame > index]
         out = []
