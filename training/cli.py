@@ -66,6 +66,11 @@ import click
                    "teaches that colours the grey level does not determine stay neutral); see --hue-jitter-domain.")
 @click.option("--hue-jitter-domain", type=click.Choice(["live-action", "cartoon", "all"]), default="live-action",
               show_default=True, help="Which --data domain --hue-jitter applies to.")
+@click.option("--init", "init", type=click.Path(dir_okay=False, exists=True, path_type=Path), default=None,
+              help="Start from this generator checkpoint's weights (its architecture must match the options).")
+@click.option("--rebalance", type=click.FloatRange(0, 1), default=0.0, show_default=True,
+              help="Colour rebalancing (Zhang et al. 2016): weight L1 and CIEDE2000 per pixel by the rarity of its "
+                   "colour; the value is the uniform mix (their lambda, 0.5 in the paper); 0: off.")
 @click.option("--federated", is_flag=True,
               help="Federated averaging (FedAvg on Flower) over the --client data sets, simulated on this machine: "
                    "only generator weights and sample counts travel; see docs/federated.md (extra: federated).")
@@ -78,7 +83,7 @@ import click
 def train(ctx, data, out, arch, base_channels, depth, width, steps, warmup_steps, batch, crop, short_side, lr,
           beta1, beta2, l1_weight, gan_loss, gan_weight, ciede_weight, d_channels, d_layers, spectral_norm, seed,
           checkpoint_every, resume, device, threads, hints, lineart, draft_model, real_draft_share, hue_jitter,
-          hue_jitter_domain, federated, clients, rounds, local_steps):
+          hue_jitter_domain, init, rebalance, federated, clients, rounds, local_steps):
     """Train a generator (L1 warm-up, then conditional GAN against a PatchGAN) and write checkpoints to OUT."""
     from framecolor.errors import UserError
 
@@ -109,6 +114,7 @@ def train(ctx, data, out, arch, base_channels, depth, width, steps, warmup_steps
         hints=hints, lineart=lineart, draft_model=str(draft_model) if draft_model is not None else None,
         real_draft_share=real_draft_share, hue_jitter=hue_jitter,
         hue_jitter_domain=None if hue_jitter_domain == "all" else hue_jitter_domain,
+        init=str(init) if init is not None else None, rebalance=rebalance,
     )
     if federated:
         from .federated import FederatedOptions, simulate

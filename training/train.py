@@ -38,9 +38,10 @@ from framecolor.errors import UserError
 
 from .data import PairDataset
 from .discriminator import PatchGAN, PatchGANConfig
-from .losses import AdversarialLoss, ciede2000_loss, l1_loss
+from .losses import AdversarialLoss, ColourRebalancing, ciede2000_loss, l1_loss
 
 ARCHS = ("unet", "resnet34-unet")
+REBALANCE_PRIOR_SAMPLES = 256  # crops whose colours estimate the training data's ab distribution
 CSV_FIELDS = ("step", "phase", "l1", "g_adv", "d_loss", "ciede", "seconds")
 
 
@@ -81,6 +82,8 @@ class TrainOptions:
     real_draft_share: float = 0.5  # with draft_model: share of samples whose draft is that model's real draft
     hue_jitter: float = 0.0  # probability of rotating a sample's target hue (training/data.rotate_hue)
     hue_jitter_domain: str | None = "live-action"  # the domain it applies to (None: every sample)
+    init: str | None = None  # a generator checkpoint to start from (weights only; its architecture must match)
+    rebalance: float = 0.0  # > 0: colour-rebalancing weights on L1 and CIEDE2000, this the uniform mix
 
     def __post_init__(self):
         self.out = Path(self.out)
@@ -109,6 +112,10 @@ class TrainOptions:
             raise UserError(f"--real-draft-share must be between 0 and 1 (got {self.real_draft_share})")
         if not 0.0 <= self.hue_jitter <= 1.0:
             raise UserError(f"--hue-jitter must be between 0 and 1 (got {self.hue_jitter})")
+        if not 0.0 <= self.rebalance <= 1.0:
+            raise UserError(f"--rebalance must be between 0 and 1 (got {self.rebalance})")
+        if self.init is not None and self.resume:
+            raise UserError("--init starts a new run; --resume continues one: give one of them")
         if self.hue_jitter and (self.hints or self.lineart):
             # their inputs (hint colours, drafts) are made from the unrotated frame: a rotated target would
             # contradict them
@@ -197,8 +204,9 @@ def _set_requires_grad(module, flag: bool) -> None:
 
 def train_step(generator, discriminator, optimizers: Optimizers, L: torch.Tensor, ab: torch.Tensor, *,
                adversarial: bool, adv_loss: AdversarialLoss, l1_weight: float = 100.0, gan_weight: float = 1.0,
-               ciede_weight: float = 0.0) -> dict[str, float]:
-    """One optimisation step on one batch (already on the models' device); returns the loss values."""
+               ciede_weight: float = 0.0, rebalancing: ColourRebalancing | None = None) -> dict[str, float]:
+    """One optimisation step on one batch (already on the models' device); returns the loss values.
+    With ``rebalancing`` the L1 and CIEDE2000 terms weight each pixel by the rarity of its true colour."""
     device = L.device
     amp = device.type == "cuda"
     out = {"l1": float("nan"), "g_adv": float("nan"), "d_loss": float("nan"), "ciede": float("nan")}
@@ -219,7 +227,8 @@ def train_step(generator, discriminator, optimizers: Optimizers, L: torch.Tensor
         _set_requires_grad(discriminator, False)  # no D gradients from the generator's step
     optimizers.g.zero_grad(set_to_none=True)
     fake32 = fake.float()
-    l1 = l1_loss(fake32, ab)
+    weight = rebalancing(ab[:, -2:]) if rebalancing is not None else None
+    l1 = l1_loss(fake32, ab, weight)
     loss = l1_weight * l1
     out["l1"] = l1.item()
     if use_d:
@@ -229,9 +238,9 @@ def train_step(generator, discriminator, optimizers: Optimizers, L: torch.Tensor
         out["g_adv"] = g_adv.item()
     if ciede_weight > 0:
         if fake32.shape[1] == 3:  # a line-art stage predicts Lab: its own L against the true L
-            ciede = ciede2000_loss(fake32[:, :1], fake32[:, 1:], ab[:, 1:], true_L=ab[:, :1])
+            ciede = ciede2000_loss(fake32[:, :1], fake32[:, 1:], ab[:, 1:], true_L=ab[:, :1], weight=weight)
         else:
-            ciede = ciede2000_loss(L, fake32, ab)
+            ciede = ciede2000_loss(L, fake32, ab, weight=weight)
         loss = loss + ciede_weight * ciede
         out["ciede"] = ciede.item()
     optimizers.scaler_g.scale(loss).backward()
@@ -245,7 +254,8 @@ def train_step(generator, discriminator, optimizers: Optimizers, L: torch.Tensor
 def train_steps(generator, discriminator, optimizers: Optimizers, data: PairDataset, steps: int, *,
                 rng: np.random.Generator, batch: int = 8, start_step: int = 0, warmup_steps: int = 0,
                 gan_loss: str | AdversarialLoss = "bce", l1_weight: float = 100.0, gan_weight: float = 1.0,
-                ciede_weight: float = 0.0, on_step: Callable[[int, dict], None] | None = None) -> list[dict]:
+                ciede_weight: float = 0.0, rebalancing: ColourRebalancing | None = None,
+                on_step: Callable[[int, dict], None] | None = None) -> list[dict]:
     """Train ``generator`` (and ``discriminator``) for ``steps`` steps on batches drawn from ``data``.
 
     Steps numbered ``start_step + 1 .. start_step + steps``; those up to ``warmup_steps`` (counted from 0)
@@ -267,7 +277,8 @@ def train_steps(generator, discriminator, optimizers: Optimizers, data: PairData
         L, ab = L.to(device, non_blocking=True), ab.to(device, non_blocking=True)
         adversarial = step > warmup_steps and discriminator is not None
         losses = train_step(generator, discriminator, optimizers, L, ab, adversarial=adversarial, adv_loss=adv,
-                            l1_weight=l1_weight, gan_weight=gan_weight, ciede_weight=ciede_weight)
+                            l1_weight=l1_weight, gan_weight=gan_weight, ciede_weight=ciede_weight,
+                            rebalancing=rebalancing)
         losses.update(step=step, phase="gan" if adversarial else "l1")
         history.append(losses)
         if on_step is not None:
@@ -378,6 +389,26 @@ class _LossLog:
         self.file.close()
 
 
+def _initial_generator(o: TrainOptions):
+    """A new generator for ``o``: fresh weights, or with ``o.init`` that checkpoint's weights, whose
+    architecture must be the one the options ask for (a mismatch is the user's to resolve, said in one line)."""
+    from framecolor.models import build_generator
+
+    wanted = o.generator_config()
+    if o.init is None:
+        return build_generator(wanted)
+    from framecolor.checkpoint import load_generator
+
+    model = load_generator(o.init)
+    have = dataclasses.asdict(model.config)
+    want = dataclasses.asdict(wanted)
+    differ = [f"{k} {have.get(k)} (checkpoint) vs {want[k]} (options)" for k in want if have.get(k) != want[k]]
+    if type(model.config) is not type(wanted) or differ:
+        raise UserError(f"--init {o.init}: its architecture differs from the options: "
+                        f"{'; '.join(differ) or type(model.config).__name__}")
+    return model.train()
+
+
 def train(options: TrainOptions) -> Path:
     """Run a whole training (or resume one) as described by ``options``; returns ``out/model.safetensors``."""
     from tqdm import tqdm
@@ -429,11 +460,16 @@ def train(options: TrainOptions) -> Path:
         if start_step >= o.steps:
             raise UserError(f"--resume: {state_path.name} is at step {start_step}; pass --steps above it")
     else:
-        from framecolor.models import build_generator
-
-        generator = build_generator(o.generator_config()).to(device)
+        generator = _initial_generator(o).to(device)
         discriminator = PatchGAN(o.discriminator_config()).to(device)
         optimizers = make_optimizers(generator, discriminator, o.lr, o.betas, device)
+
+    rebalancing = None
+    if o.rebalance > 0:
+        # The colour distribution is estimated once from its own sample stream (like the grid), so it is the
+        # same on --resume and never shifts the training samples.
+        _, prior_ab, _ = data.batch(np.random.default_rng([o.seed, 2]), REBALANCE_PRIOR_SAMPLES)
+        rebalancing = ColourRebalancing(prior_ab[:, -2:], mix=o.rebalance)
 
     log = _LossLog(out / "losses.csv", start_step if state_path is not None else None)
     t0 = time.perf_counter()
@@ -448,7 +484,8 @@ def train(options: TrainOptions) -> Path:
                 "gan_loss": o.gan_loss, "l1_weight": o.l1_weight, "ciede_weight": o.ciede_weight,
                 "hue_jitter": o.hue_jitter, "hue_jitter_domain": o.hue_jitter_domain if o.hue_jitter else None,
                 "device": device.type, "hints": o.hints, "lineart": o.lineart, "draft_model": o.draft_model,
-                "real_draft_share": o.real_draft_share if o.draft_model else None}
+                "real_draft_share": o.real_draft_share if o.draft_model else None,
+                "init": o.init, "rebalance": o.rebalance}
         save_generator(out / f"step_{step:06d}.safetensors", generator, info)
         state = {
             "step": step,
@@ -478,7 +515,8 @@ def train(options: TrainOptions) -> Path:
     try:
         train_steps(generator, discriminator, optimizers, data, o.steps - start_step, rng=rng, batch=o.batch,
                     start_step=start_step, warmup_steps=o.warmup, gan_loss=o.gan_loss, l1_weight=o.l1_weight,
-                    gan_weight=o.gan_weight, ciede_weight=o.ciede_weight, on_step=on_step)
+                    gan_weight=o.gan_weight, ciede_weight=o.ciede_weight, rebalancing=rebalancing,
+                    on_step=on_step)
     finally:
         bar.close()
         log.close()
