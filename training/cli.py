@@ -68,9 +68,10 @@ import click
               show_default=True, help="Which --data domain --hue-jitter applies to.")
 @click.option("--init", "init", type=click.Path(dir_okay=False, exists=True, path_type=Path), default=None,
               help="Start from this generator checkpoint's weights (its architecture must match the options).")
-@click.option("--rebalance", type=click.FloatRange(0, 1), default=0.0, show_default=True,
+@click.option("--rebalance", type=click.FloatRange(0, 1, min_open=True), default=None, metavar="LAMBDA",
               help="Colour rebalancing (Zhang et al. 2016): weight L1 and CIEDE2000 per pixel by the rarity of its "
-                   "colour; the value is the uniform mix (their lambda, 0.5 in the paper); 0: off.")
+                   "colour. LAMBDA is the share of the uniform distribution in the mix (0.5 in the paper): "
+                   "smaller weighs rare colours more, 1 weighs every colour alike. Default: off.")
 @click.option("--federated", is_flag=True,
               help="Federated averaging (FedAvg on Flower) over the --client data sets, simulated on this machine: "
                    "only generator weights and sample counts travel; see docs/federated.md (extra: federated).")

@@ -83,7 +83,7 @@ class TrainOptions:
     hue_jitter: float = 0.0  # probability of rotating a sample's target hue (training/data.rotate_hue)
     hue_jitter_domain: str | None = "live-action"  # the domain it applies to (None: every sample)
     init: str | None = None  # a generator checkpoint to start from (weights only; its architecture must match)
-    rebalance: float = 0.0  # > 0: colour-rebalancing weights on L1 and CIEDE2000, this the uniform mix
+    rebalance: float | None = None  # colour rebalancing's uniform share (losses.ColourRebalancing); None: off
 
     def __post_init__(self):
         self.out = Path(self.out)
@@ -112,8 +112,8 @@ class TrainOptions:
             raise UserError(f"--real-draft-share must be between 0 and 1 (got {self.real_draft_share})")
         if not 0.0 <= self.hue_jitter <= 1.0:
             raise UserError(f"--hue-jitter must be between 0 and 1 (got {self.hue_jitter})")
-        if not 0.0 <= self.rebalance <= 1.0:
-            raise UserError(f"--rebalance must be between 0 and 1 (got {self.rebalance})")
+        if self.rebalance is not None and not 0.0 < self.rebalance <= 1.0:
+            raise UserError(f"--rebalance must be above 0 and at most 1 (got {self.rebalance})")
         if self.init is not None and self.resume:
             raise UserError("--init starts a new run; --resume continues one: give one of them")
         if self.hue_jitter and (self.hints or self.lineart):
@@ -465,7 +465,7 @@ def train(options: TrainOptions) -> Path:
         optimizers = make_optimizers(generator, discriminator, o.lr, o.betas, device)
 
     rebalancing = None
-    if o.rebalance > 0:
+    if o.rebalance is not None:
         # The colour distribution is estimated once from its own sample stream (like the grid), so it is the
         # same on --resume and never shifts the training samples.
         _, prior_ab, _ = data.batch(np.random.default_rng([o.seed, 2]), REBALANCE_PRIOR_SAMPLES)
