@@ -78,7 +78,7 @@ def find_keys(spec: DataSpec, keys: list[int] | None = None) -> dict[int, np.nda
     return found
 
 
-def evaluate_reference(spec: DataSpec, hint_model=None, keys: list[int] | None = None,
+def evaluate_reference(spec: DataSpec, keys: list[int] | None = None,
                        temporal: str = "off", progress=None) -> ReferenceResult:
     """Colour ``spec`` in reference mode (keys from :func:`find_keys`) and score it and the baseline."""
     from framecolor.hints import make_applier
@@ -86,7 +86,7 @@ def evaluate_reference(spec: DataSpec, hint_model=None, keys: list[int] | None =
 
     key_images = find_keys(spec, keys)
     key_list = sorted(key_images)
-    applier = make_applier(hint_model)
+    applier = make_applier()
     source, _, _ = open_source(spec)
     pending: deque = deque()  # (index, true frame) in flight: the pipeline keeps order, its queues are bounded
 
@@ -286,7 +286,7 @@ def sheet_cases(root: Path, step: int = 2) -> Iterator[Case]:
                             list(range(0, len(frames), step))))
 
 
-def evaluate_case(case: Case, model=None, hint_model=None, warp: bool = True, progress=None) -> CaseResult:
+def evaluate_case(case: Case, model=None, warp: bool = True, progress=None) -> CaseResult:
     """Score gray, the automatic model, flow propagation and today's reference mode on one case."""
     import cv2
 
@@ -339,8 +339,7 @@ def evaluate_case(case: Case, model=None, hint_model=None, warp: bool = True, pr
     try:
         prev = None
         dis = M.make_dis()
-        for i, pred in enumerate(colorize_frames(gray, model=model, references=refs, hint_model=hint_model,
-                                                 temporal="off")):
+        for i, pred in enumerate(colorize_frames(gray, model=model, references=refs, temporal="off")):
             if i in scored:
                 ref_err.append(score(pred, i))
                 if i == mid:

@@ -20,8 +20,7 @@ normalised convolution (Knutsson & Westin, CVPR 1993) with the recursive-filter 
 Oliveira, "Domain Transform for Edge-Aware Image and Video Processing" (SIGGRAPH 2011), guided by L: holes
 in the hint map are filled from hints on the same side of the lines. Reference mode uses it to spread point
 hints; the line-art reference mode for its hint maps. (A hint-conditioned network in the manner of Zhang et
-al., SIGGRAPH 2017, trained by ``framecolor train --hints``, never beat it and is no longer an applier;
-:func:`hint_input` is its input encoding, kept for training.)
+al., SIGGRAPH 2017, never beat it and was removed.)
 """
 
 from __future__ import annotations
@@ -442,15 +441,6 @@ class Densifier:
             reach = np.minimum(1.0, den / (0.5 * at_hints))[..., None]
             filled = base_ab + reach * corr
         return (mask[..., None] * hint_ab + (1 - mask[..., None]) * filled).astype(np.float32)
-
-
-def hint_input(L: np.ndarray, hint_ab: np.ndarray, mask: np.ndarray) -> np.ndarray:
-    """A hint-conditioned network's input (4, h, w) float32: normalised L, normalised hint ab (0 where no hint),
-    mask. One function for training and inference, so both see the same encoding."""
-    m = np.asarray(mask, np.float32)
-    ab = np.clip(color.normalize_ab(np.asarray(hint_ab, np.float32)), -1, 1) * m[..., None]
-    return np.concatenate([color.normalize_L(np.asarray(L, np.float32))[None], ab.transpose(2, 0, 1), m[None]],
-                          axis=0).astype(np.float32)
 
 
 def make_applier(hint_model=None):

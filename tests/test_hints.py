@@ -1,4 +1,5 @@
-"""framecolor.hints (point hints, references, propagation, appliers) and training.hints_sim."""
+"""framecolor.hints (point hints, references, propagation, appliers) and the simulated hints of
+line-art training (training.lineart_pairs)."""
 
 import json
 
@@ -8,7 +9,7 @@ import pytest
 from framecolor import color
 from framecolor.errors import UserError
 from framecolor.hints import (Densifier, PointHint, check_point_hints, consistent_warp,
-                              fit_reference, frame_number_of, hint_input, load_point_hints, paint_points,
+                              fit_reference, frame_number_of, load_point_hints, paint_points,
                               parse_references, reference_lab)
 
 
@@ -177,22 +178,10 @@ def test_densifier_with_a_prior_only_corrects_near_the_hints():
     np.testing.assert_allclose(ab[5:25, 2:25].reshape(-1, 2).mean(0), (50, -20), atol=6)
 
 
-def test_hint_input_encoding():
-    """Network input: L/50-1, hint ab/110 only where the mask is set, and the mask."""
-    L = np.full((2, 3), 75.0, np.float32)
-    hint = np.full((2, 3, 2), 55.0, np.float32)
-    mask = np.array([[1, 0, 0], [0, 0, 1]], np.float32)
-    x = hint_input(L, hint, mask)
-    assert x.shape == (4, 2, 3)
-    np.testing.assert_allclose(x[0], 0.5)
-    np.testing.assert_allclose(x[1], 0.5 * mask)
-    np.testing.assert_allclose(x[3], mask)
-
-
 # -------------------------------------------------------------------------------------- training hints
 def test_point_hints_are_patch_means_near_the_centre():
     """Zhang-style hints: each revealed patch holds one colour, the mean of the true ab over it."""
-    from training.hints_sim import point_hints
+    from training.lineart_pairs import point_hints
 
     rng = np.random.default_rng(0)
     ab = rng.normal(0, 20, (64, 64, 2)).astype(np.float32)
@@ -212,35 +201,10 @@ def test_point_hints_are_patch_means_near_the_centre():
 def test_simulated_hints_cover_the_three_kinds():
     """Over many draws the mixture yields empty, sparse (points/dropout) and dense (propagated) hint maps,
     and dense hints hold the true colour where the warp is small."""
-    from training.hints_sim import simulate_hints
+    from training.lineart_pairs import simulate_hints
 
     rgb = _textured(64, 64, seed=2)
     lab = color.rgb_to_lab(rgb)
     rng = np.random.default_rng(0)
     cover = [simulate_hints(lab[..., 0], lab[..., 1:], rng)[1].mean() for _ in range(60)]
     assert min(cover) == 0.0 and any(0 < c < 0.2 for c in cover) and max(cover) > 0.5
-
-
-def test_hint_dataset_batches_have_four_input_channels():
-    """HintPairDataset batches: (B, 4, C, C) inputs in [-1, 1], (B, 2, C, C) targets, for synthetic data
-    (moving layers as neighbours) and stills."""
-    from training.data import PairDataset
-    from training.hints_sim import HintPairDataset
-
-    data = HintPairDataset(PairDataset.from_specs(["synthetic"], crop=32, short_side=48))
-    x, ab, domains = data.batch(np.random.default_rng(0), 3)
-    assert tuple(x.shape) == (3, 4, 32, 32) and tuple(ab.shape) == (3, 2, 32, 32)
-    assert float(x.abs().max()) <= 1.0 and domains == ["cartoon"] * 3
-
-
-def test_train_with_hints_writes_a_four_channel_checkpoint(tmp_path):
-    """`framecolor train --hints` trains a generator with in_channels 4 (L, hint a, hint b, mask)."""
-    from training.train import TrainOptions, train
-
-    from framecolor.checkpoint import read_metadata
-
-    path = train(TrainOptions(data=["synthetic"], out=tmp_path / "run", steps=2, warmup_steps=2, batch=2, crop=32,
-                              short_side=32, base_channels=4, depth=2, checkpoint_every=2, progress=False,
-                              hints=True, threads=1))
-    config, info = read_metadata(path)
-    assert config["in_channels"] == 4 and info["hints"] is True
