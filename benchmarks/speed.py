@@ -81,30 +81,30 @@ def device_name(device: str) -> str:
 
 # ------------------------------------------------------------------------------------------- parts
 def _input_kind(path: Path) -> str:
-    from framecolor.pipeline import input_kind
+    from framecolor.io.paths import source_kind
 
-    return input_kind(path)
+    return source_kind(path)
 
 
 def io_only(path: Path, frames: int | None, workdir: Path) -> tuple[int, float]:
     """Decode + encode with the product's media code, no model: (frames, seconds)."""
-    from framecolor import media
+    from framecolor.io import open_reader
+    from framecolor.io.frame_folder import FrameFolderWriter
+    from framecolor.io.video_writer import VideoWriter
 
-    kind = _input_kind(path)
     t0 = time.perf_counter()
     n = 0
-    if kind == "video":
-        reader = media.VideoReader(path, end=frames)
+    reader = open_reader(path, end=frames)
+    if reader.kind == "video":
         out = workdir / f"io{path.suffix if path.suffix else '.mkv'}"
-        with media.VideoWriter(out, source=reader.info, overwrite=True,
+        with VideoWriter(out, source=reader.info, overwrite=True,
                                end_time=_end_time(reader.info, frames)) as writer:
             for frame in reader:
                 writer.write(frame)
                 n += 1
         reader.close()
     else:
-        reader = media.FrameFolderReader(path, end=frames)
-        with media.FrameFolderWriter(workdir / "io_frames", overwrite=True) as writer:
+        with FrameFolderWriter(workdir / "io_frames", overwrite=True) as writer:
             for frame in reader:
                 writer.write(frame)
                 n += 1
@@ -114,11 +114,11 @@ def io_only(path: Path, frames: int | None, workdir: Path) -> tuple[int, float]:
 def decode_stage(path: Path, frames: int | None, render_size: int, luma_only: bool) -> tuple[int, float, int]:
     """The decode thread's work alone (decode, L at full size, L at render size): (frames, seconds,
     frames that took the luminance-only path)."""
-    from framecolor import media
+    from framecolor.io.video_reader import VideoReader
     from framecolor.pipeline import frame_luminance, render_shape
     from framecolor.upsample import resize
 
-    reader = media.VideoReader(path, end=frames, luma_only=luma_only)
+    reader = VideoReader(path, end=frames, luma_only=luma_only)
     h, w = render_shape(reader.info.height, reader.info.width, render_size)
     n, t0 = 0, time.perf_counter()
     for frame in reader:
@@ -135,15 +135,12 @@ def _end_time(info, frames):
 
 def frame_shape(path: Path) -> tuple[int, int]:
     """(H, W) of the input's frames."""
-    from framecolor import media
+    from framecolor.io import open_reader
 
-    if _input_kind(path) == "video":
-        info = media.probe_video(path)
-        return info.height, info.width
-    reader = media.FrameFolderReader(path, end=1)
-    for frame in reader:
-        return frame.image.shape[:2]
-    raise UserError(f"{path}: no frames")
+    reader = open_reader(path, end=1)
+    if reader.kind == "video":
+        return reader.info.height, reader.info.width
+    return reader.height, reader.width
 
 
 def model_only(forward, shape: tuple[int, int], batch: int, frames: int, min_seconds: float = 2.0,
@@ -181,11 +178,10 @@ def end_to_end(path: Path, colorizer, frames: int | None, workdir: Path,
 
 
 def _count_frames(out: Path, kind: str) -> int:
-    from framecolor import media
+    from framecolor.io import open_reader
 
-    if kind == "video":
-        return sum(1 for _ in media.VideoReader(out))
-    return len(media.FrameFolderReader(out))
+    reader = open_reader(out, kind)
+    return sum(1 for _ in reader) if kind == "video" else len(reader)
 
 
 # ------------------------------------------------------------------------------------------ backends
@@ -217,14 +213,11 @@ def installed_backends(device: str) -> list[str]:
 
 def sample_L(path: Path, count: int, render_size: int) -> list[np.ndarray]:
     """Render-size L of the first ``count`` frames of the input, prepared as the pipeline prepares them."""
-    from framecolor import media
+    from framecolor.io import open_reader
     from framecolor.pipeline import frame_luminance, render_shape
     from framecolor.upsample import resize
 
-    if _input_kind(path) == "video":
-        reader = media.VideoReader(path, end=count, luma_only=True)
-    else:
-        reader = media.FrameFolderReader(path, end=count)
+    reader = open_reader(path, end=count, luma_only=True)
     out = []
     for frame in reader:
         L = frame_luminance(frame.image)

@@ -29,7 +29,8 @@ def stage_costs(path: Path, colorizer, frames: int = 24, workdir: Path | None = 
     """{stage: CPU ms per frame} (plus 'total' and 'frames') for the first ``frames`` frames of a video."""
     import tempfile
 
-    from framecolor import media
+    from framecolor.io.video_reader import VideoReader
+    from framecolor.io.video_writer import VideoWriter
     from framecolor.pipeline import frame_luminance, make_smoother, render_shape
     from framecolor.upsample import resize, upsample_to_rgb
 
@@ -41,7 +42,7 @@ def stage_costs(path: Path, colorizer, frames: int = 24, workdir: Path | None = 
         cpu[name] = cpu.get(name, 0.0) + time.process_time() - c0
         return result
 
-    reader = media.VideoReader(path, end=frames, luma_only=True)
+    reader = VideoReader(path, end=frames, luma_only=True)
     info = reader.info
     decoded = phase("decode", lambda: list(reader))
     reader.close()
@@ -101,7 +102,7 @@ def stage_costs(path: Path, colorizer, frames: int = 24, workdir: Path | None = 
         out = Path(workdir or tmp) / f"stages{path.suffix or '.mkv'}"
 
         def encode():
-            with media.VideoWriter(out, source=info, overwrite=True) as writer:
+            with VideoWriter(out, source=info, overwrite=True) as writer:
                 for frame, image in zip(decoded, rgb):
                     frame.image = image
                     writer.write(frame)

@@ -165,7 +165,7 @@ def _key_files(path: Path) -> list[Path]:
 def load_keys(items: Iterable) -> list[Key]:
     """Keys from paths (images, or folders of them), in-memory RGB arrays, or framecolor.hints.Reference
     objects; every key read and checked for colour, so bad input stops here, before any training."""
-    from .media import read_image
+    from .io.images import read_image
 
     keys: list[Key] = []
     for item in items:

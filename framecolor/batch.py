@@ -87,7 +87,7 @@ def parse_fps(text) -> Fraction | None:
 def writes_video(kind: str | None, out: Path) -> bool:
     """Whether this output is a video file: always for a video input; for a frame folder when ``-o`` has a
     video extension (and is not an existing folder)."""
-    from .media import is_video_path
+    from .io.paths import is_video_path
 
     if kind == "video":
         return True
@@ -116,7 +116,7 @@ def plan_output(inp: Path, output: Path | None, many: bool, overwrite: bool, ski
 
     ``output_dir``: ``-o`` was written with a trailing slash, so it names a folder even when it does not
     exist yet. ``skip``: the video output exists and ``skip_existing`` asks to keep it."""
-    from .media import default_output_path
+    from .io.paths import default_output_path
     from .pipeline import input_kind
 
     kind = input_kind(inp)
@@ -199,13 +199,10 @@ def _warn_if_disk_too_small(job: Job) -> None:
 def _probe(job: Job, options) -> None:
     """Read what can be read without the model: a video's header and first frame, a folder's frame sizes;
     the output's container and codec."""
-    from .media import FrameFolderReader, VideoReader, check_video_output
+    from .io import open_reader
+    from .io.video_writer import check_video_output
 
-    if job.kind == "video":
-        VideoReader(job.inp, start=options.start, end=options.end, every=options.every)
-    else:
-        start, end = options.start, options.end
-        FrameFolderReader(job.inp, start=start, end=end, every=options.every)
+    open_reader(job.inp, job.kind, start=options.start, end=options.end, every=options.every)
     if job.writes_video and not job.skipped:
         check_video_output(job.out, options.codec)
 

@@ -117,7 +117,7 @@ def cli(ctx, quiet, verbose):
 
 
 def _position(value):
-    return value  # parsed by media.parse_position once the input is known
+    return value  # parsed by io.paths.parse_position once the input is known
 
 
 @cli.command(epilog=EXIT_CODES)

@@ -166,7 +166,7 @@ def _reporting_colorizer(options, device: str, reporter_box: list):
 
 def _remove_stale_temporaries(out: Path) -> None:
     """Temporary files that a dead worker left beside (video) or inside (frame folder) an output."""
-    from .media import TMP_MARK
+    from .io.paths import TMP_MARK
 
     if out.is_dir():
         pattern, where = f".*{TMP_MARK}-*", out
@@ -239,7 +239,7 @@ class ColorWorker:
         """(frame count, scene cuts) of a video, found on the render-size L exactly as the smoother sees
         it during colouring (same detector, same settings)."""
         from . import color
-        from .media import VideoReader
+        from .io.video_reader import VideoReader
         from .pipeline import render_shape
         from .temporal import CutDetector
         from .upsample import resize
@@ -267,7 +267,8 @@ class ColorWorker:
 
         The smoother starts fresh at ``start``, which is a scene cut (or frame 0), where the unsplit run's
         smoother resets too."""
-        from .media import VideoReader, VideoWriter
+        from .io.video_reader import VideoReader
+        from .io.video_writer import VideoWriter
         from .pipeline import StreamStats, colorize_stream, make_smoother
 
         def work():
@@ -294,6 +295,8 @@ class ColorWorker:
     def join(self, task: str, inp: str, seg_paths: list[str], out: str, expected_frames: int) -> str:
         self._begin(task)
         try:
+            from .io.segments import join_segments
+
             return str(join_segments(Path(inp), [Path(p) for p in seg_paths], Path(out), expected_frames))
         finally:
             self.board.end.remote(self.name)
@@ -323,112 +326,6 @@ class ProgressBoard:
 
     def snapshot(self) -> tuple[dict, dict, dict]:
         return dict(self.attempts), dict(self.frames), {k: dict(v) for k, v in self.workers.items()}
-
-
-# ---------------------------------------------------------------------------------------- joining
-def join_segments(source: Path, segments: list[Path], out: Path, expected_frames: int | None = None) -> Path:
-    """Concatenate video-only segment files by packet copy into ``out``, with the source's audio and
-    subtitle packets (and attachments) copied once, as :class:`framecolor.media.VideoWriter` copies them.
-
-    The segments hold the source's own timestamps, so the joined stream's are continuous. Written under a
-    hidden temporary name and renamed when complete.
-    """
-    import av
-
-    from . import media
-
-    info = media.probe_video(source)
-    tmp = media._tmp_path(out)
-    fmt = media._format_for(out)
-    codecs = media._container_codecs(out)
-    copts = {"avoid_negative_ts": "disabled"} if fmt in ("matroska", "webm") else {}
-    output = av.open(str(tmp), "w", format=fmt, container_options=copts)
-    side = None
-    frames = 0
-    try:
-        with av.open(str(segments[0])) as first:
-            template = first.streams.video[0]
-            extradata = template.codec_context.extradata
-            vs = output.add_stream_from_template(template)
-        if info.display_matrix is not None:
-            vs.set_display_matrix(info.display_matrix)
-        if info.audio_streams or info.subtitle_streams or info.attachments:
-            side = media._SideStreams(info, output, out, codecs, None, None)
-        # Matroska stores no decode timestamps (a demuxer returns none for the first B-frame-delayed
-        # packets), so they are rebuilt for the joined stream: the sorted presentation times shifted by
-        # the smallest reorder delay that keeps every packet's dts <= pts. Monotonic across the joins,
-        # as every segment starts with a key frame.
-        tb = None
-        order: list[int] = []
-        for seg in segments:
-            with av.open(str(seg)) as c:
-                s = c.streams.video[0]
-                if s.codec_context.extradata != extradata:
-                    raise MediaError(f"{seg}: codec headers differ from the first segment's: "
-                                     "cannot join without re-encoding")
-                for packet in c.demux(s):
-                    if packet.pts is None:
-                        continue  # the demuxer's end-of-stream packet
-                    if tb is None:
-                        tb = packet.time_base
-                    elif packet.time_base != tb:
-                        raise MediaError(f"{seg}: time base differs from the first segment's")
-                    order.append(packet.pts)
-        dts = decode_timestamps(order)
-        i = 0
-        for seg in segments:
-            with av.open(str(seg)) as c:
-                for packet in c.demux(c.streams.video[0]):
-                    if packet.pts is None:
-                        continue
-                    if side is not None:
-                        side.advance(float(packet.pts * packet.time_base))
-                    packet.dts = dts[i]
-                    packet.stream = vs
-                    output.mux(packet)
-                    i += 1
-        frames = i
-        if expected_frames is not None and frames != expected_frames:
-            raise MediaError(f"{out}: joined {frames} frames, expected {expected_frames}")
-        if side is not None:
-            side.finish()
-            side = None
-        output.close()
-        output = None
-        os.replace(tmp, out)
-    except av.FFmpegError as e:
-        raise MediaError(f"{out}: joining segments failed ({media._av_message(e)})") from None
-    finally:
-        if side is not None:
-            side.close()
-        if output is not None:
-            try:
-                output.close()
-            except Exception:  # noqa: BLE001 - a half-written file may not close cleanly
-                pass
-        if tmp.exists():
-            tmp.unlink()
-    return out
-
-
-def decode_timestamps(pts: list[int]) -> list[int]:
-    """Decode timestamps for packets in decode order with presentation times ``pts``: the sorted
-    presentation times delayed by as few packets as keep ``dts <= pts`` (what an encoder with B-frames
-    gives); the first ones extrapolated back by the first frame interval. Strictly increasing when the
-    presentation times are distinct."""
-    if not pts:
-        return []
-    s = sorted(pts)
-    step = (s[1] - s[0]) if len(s) > 1 else 1
-    step = max(step, 1)
-
-    def at(k: int) -> int:
-        return s[k] if k >= 0 else s[0] + k * step
-
-    delay = 0
-    while any(at(i - delay) > p for i, p in enumerate(pts)):
-        delay += 1
-    return [at(i - delay) for i in range(len(pts))]
 
 
 # ----------------------------------------------------------------------------------------- driver
@@ -699,11 +596,10 @@ def run_cluster(inputs, outputs, options, cluster: ClusterOptions | None = None,
 
 def _estimate_frames(inp: Path, kind: str, options) -> int | None:
     """Frames an input should give (for the bar); probing also refuses a non-media file up front."""
-    from .media import FrameFolderReader, VideoReader
+    from .io import open_reader
 
-    if kind == "video":
-        return VideoReader(inp, start=options.start, end=options.end, every=options.every).estimated_count()
-    return len(FrameFolderReader(inp, start=options.start, end=options.end, every=options.every))
+    reader = open_reader(inp, kind, start=options.start, end=options.end, every=options.every)
+    return reader.estimated_count() if kind == "video" else len(reader)
 
 
 def run_on_cluster(inputs, output=None, options=None, cluster: ClusterOptions | None = None,
@@ -723,4 +619,4 @@ def run_on_cluster(inputs, output=None, options=None, cluster: ClusterOptions | 
 
 
 __all__ = ["parse_address", "ClusterOptions", "ClusterResult", "ClusterProgress", "JobsFailed", "plan_segments",
-           "join_segments", "decode_timestamps", "run_cluster", "run_on_cluster", "MIN_SEGMENT_FRAMES"]
+           "run_cluster", "run_on_cluster", "MIN_SEGMENT_FRAMES"]

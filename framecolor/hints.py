@@ -166,7 +166,7 @@ class Reference:
         """The key as an RGB image (uint8 / uint16 / float)."""
         if self.image is not None:
             return np.asarray(self.image)
-        from .media import read_image
+        from .io.images import read_image
 
         try:
             return read_image(self.path)

@@ -567,7 +567,8 @@ def parse_input_kind(value) -> str:
 def sample_frames(inp: Path, kind: str, n: int = DETECT_FRAMES, start=None, end=None) -> list[np.ndarray]:
     """Up to ``n`` frames of an input for the input-kind decision: spread over a frame folder; for a video,
     the first frames of the selected range a second apart-ish (every 12th), since the reader cannot seek."""
-    from .media import FrameFolderReader, VideoReader
+    from .io.frame_folder import FrameFolderReader
+    from .io.video_reader import VideoReader
 
     if kind == "folder":
         reader = FrameFolderReader(inp, start=start, end=end)

@@ -48,7 +48,7 @@ class _Failure:
 class PreparedFrame:
     """A decoded frame with what the later stages need; `frame` is passed through to the writer."""
 
-    frame: Any  # framecolor.media.Frame
+    frame: Any  # framecolor.io.frame.Frame
     L_full: np.ndarray  # (H, W) float32, the input's own L, kept untouched to the output
     L_small: np.ndarray  # (h, w) float32 at render size
     ab_small: np.ndarray | None = None  # (h, w, 2) float32 predicted ab, Lab units
@@ -368,7 +368,7 @@ def colorize_frames(frames: Iterable[np.ndarray], model=None, batch: int = 4, re
     keys do not cover. It is cached in ``adapt_cache`` (default ``~/.cache/framecolor/adapted``) by the keys',
     base model's and settings' hashes.
     """
-    from .media import Frame
+    from .io.frame import Frame
 
     if adapt:
         from .adaptation import AdaptSettings, adapted_for_run, default_cache_dir
@@ -406,7 +406,7 @@ def _point_hints(hints) -> list:
 def _api_reference_colorizer(frames, model, batch, render_size, device, backend, cut_threshold, references,
                              hints, hint_model, precision="auto"):
     from .hints import make_applier, references_from_api
-    from .media import Frame
+    from .io.frame import Frame
     from .reference import make_reference_colorizer
 
     refs = references_from_api(references)
@@ -451,7 +451,7 @@ class RunOptions:
     end: str | int | float | None = None
     codec: str = "libx264"
     crf: int | None = None
-    preset: str | None = None  # libx264/libx265 speed preset (None: media.DEFAULT_PRESETS)
+    preset: str | None = None  # libx264/libx265 speed preset (None: io.video_writer.DEFAULT_PRESETS)
     pix_fmt: str | None = None
     overwrite: bool = False
     skip_existing: bool = False
@@ -469,16 +469,9 @@ class RunOptions:
 
 
 def input_kind(path: Path) -> str:
-    """'video' or 'folder' for an input path, or a UserError saying why it is neither."""
-    from .media import is_frame_folder
+    from .io.paths import source_kind
 
-    if not path.exists():
-        raise UserError(f"{path}: no such file or folder")
-    if path.is_dir():
-        if not is_frame_folder(path):
-            raise UserError(f"{path}: folder holds no frames (png, jpg, tif, bmp)")
-        return "folder"
-    return "video"
+    return source_kind(path)
 
 
 def plan_outputs(inputs: list[Path], output: Path | None, overwrite: bool, skip_existing: bool = False,
@@ -528,8 +521,10 @@ def adapted_model(options: RunOptions, out: Path) -> Path:
 def _run_one(inp: Path, out: Path, options: RunOptions, colorizer: Colorizer,
              stats: StreamStats | None = None) -> Path:
     from .batch import parse_fps, writes_video
-    from .media import (FrameFolderReader, FrameFolderWriter, VideoReader, VideoWriter,
-                        parse_position)
+    from .io.frame_folder import FrameFolderReader, FrameFolderWriter
+    from .io.paths import parse_position
+    from .io.video_reader import VideoReader
+    from .io.video_writer import VideoWriter
 
     kind = input_kind(inp)
     to_video = writes_video(kind, out)
@@ -567,7 +562,7 @@ def _run_one(inp: Path, out: Path, options: RunOptions, colorizer: Colorizer,
             fps = parse_fps(options.fps)
             if fps is None:
                 raise UserError(f"{out}: a video from the frame folder {inp} needs --fps")
-            writer = VideoWriter(out, source=_folder_video_info(reader, fps), codec=options.codec, crf=options.crf,
+            writer = VideoWriter(out, source=reader.video_info(fps), codec=options.codec, crf=options.crf,
                                  pix_fmt=options.pix_fmt, preset=options.preset, overwrite=options.overwrite)
             frames = iter(reader)
         else:
@@ -627,21 +622,6 @@ def progress_bar(total, desc: str, show: bool):
     from tqdm import tqdm
 
     return tqdm(total=total, unit="frame", desc=desc, disable=not show, dynamic_ncols=True, leave=True)
-
-
-def _folder_video_info(reader, fps):
-    """A VideoInfo for frames of a folder written as a video: ``fps`` frames per second, from 0."""
-    from fractions import Fraction
-
-    from .media import VideoInfo
-
-    fps = Fraction(fps)
-    n = len(reader)
-    return VideoInfo(path=reader.path, format_name="image2", codec_name="image", width=reader.width,
-                     height=reader.height, pix_fmt="rgb48le" if reader.bit_depth > 8 else "rgb24",
-                     bit_depth=reader.bit_depth, time_base=1 / fps, average_rate=fps, frame_count=n,
-                     duration=float(n / fps), sample_aspect_ratio=None, rotation=0, audio_streams=0,
-                     subtitle_streams=0, frame_count_exact=True, start_time=0.0)
 
 
 def _resumed_frames(reader, writer, out: Path, smoother, colorizer) -> tuple[Iterator, int]:
@@ -735,7 +715,8 @@ def _references(options: RunOptions) -> list:
 def _reader_again(inp: Path, kind: str, start, end, every: int):
     """A function giving a fresh iterator over the same frames each call (the first pass of reference mode).
     Video is read as the main pass reads it (luminance only), so both passes find the same cuts."""
-    from .media import FrameFolderReader, VideoReader
+    from .io.frame_folder import FrameFolderReader
+    from .io.video_reader import VideoReader
 
     def again():
         if kind == "video":

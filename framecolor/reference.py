@@ -83,7 +83,7 @@ def scan(frames: Iterable, render_size: int, references: list[Reference], cut_th
     """First pass: shot cuts on the render-size L (the detector of the main pass, so the same cuts), the
     frame range and size, and the placement of every reference without a frame number at the frame whose
     L thumbnail is closest (mean absolute difference, L units). ``frames``: objects with ``index`` and
-    ``image`` (framecolor.media.Frame)."""
+    ``image`` (framecolor.io.frame.Frame)."""
     from .temporal import CutDetector
 
     detector = CutDetector(threshold=cut_threshold)

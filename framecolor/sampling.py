@@ -75,7 +75,7 @@ def sample_frames(input, output, every: int = 60, scene_changes: bool = False,
     import cv2
 
     from . import color
-    from .media import VideoReader
+    from .io.video_reader import VideoReader
 
     if every < 1:
         raise UserError(f"--every must be at least 1 (got {every})")

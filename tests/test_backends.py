@@ -287,7 +287,7 @@ def make_gray10_clip(path, frames=4, size=(96, 64)):
 def test_luma_only_frames_have_the_rgb_paths_luminance(tmp_path, kind):
     """For black-and-white clips (8-bit YUV with neutral chroma, a gray pixel format, 10-bit YUV) every
     frame takes the Y-plane path and its L equals the RGB path's L within 0.1."""
-    from framecolor.media import VideoReader
+    from framecolor.io.video_reader import VideoReader
     from framecolor.pipeline import frame_luminance
 
     if kind == "gray8_yuv":
@@ -307,7 +307,7 @@ def test_luma_only_frames_have_the_rgb_paths_luminance(tmp_path, kind):
 
 def test_colour_frames_keep_the_rgb_path(tmp_path):
     """A colour clip gives the same RGB frames with luma_only=True: no frame takes the Y-plane path."""
-    from framecolor.media import VideoReader
+    from framecolor.io.video_reader import VideoReader
 
     path = make_shapes_clip(tmp_path / "c.mp4", frames=4, color=True, audio=False)
     luma = VideoReader(path, luma_only=True)
@@ -319,7 +319,7 @@ def test_colour_frames_keep_the_rgb_path(tmp_path):
 def test_run_on_a_gray_clip_keeps_its_luminance(tmp_path, tiny_model_path):
     """End to end through the luma-only reader: the coloured output's L equals the gray input's L
     (within the encoder's loss on this tiny clip) and it has colour."""
-    from framecolor.media import VideoReader
+    from framecolor.io.video_reader import VideoReader
     from framecolor.pipeline import run
 
     src = make_shapes_clip(tmp_path / "g.mkv", frames=6, color=False, audio=False, codec="ffv1")

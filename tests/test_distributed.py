@@ -222,7 +222,7 @@ def test_cli_exit_code_names_the_failed_input(ray_local, tmp_path, tiny_model_pa
 
 
 def test_rebuilt_decode_timestamps_are_increasing_and_never_after_presentation():
-    from framecolor.distributed import decode_timestamps
+    from framecolor.io.segments import decode_timestamps
 
     # two x264-like segments (I P B B ... in decode order), 40 ms frames, joined
     pts = [0, 160, 80, 40, 120, 200, 360, 280, 240, 320, 400, 440, 600, 520, 480, 560]

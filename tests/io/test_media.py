@@ -1,4 +1,4 @@
-"""Properties of framecolor.media: what goes through a read -> write round trip comes out with the
+"""Properties of framecolor.io: what goes through a read -> write round trip comes out with the
 same frames, timestamps, size, aspect, rotation, audio and subtitles; bad input gives a one-line
 UserError/MediaError and leaves nothing behind."""
 
@@ -14,17 +14,12 @@ import numpy as np
 import pytest
 
 from framecolor.errors import MediaError, UserError
-from framecolor.media import (
-    Frame,
-    FrameFolderReader,
-    FrameFolderWriter,
-    VideoReader,
-    VideoWriter,
-    default_output_path,
-    natural_sort_key,
-    parse_position,
-    probe_video,
-)
+from framecolor.io.container import probe_video
+from framecolor.io.frame import Frame
+from framecolor.io.frame_folder import FrameFolderReader, FrameFolderWriter
+from framecolor.io.paths import default_output_path, natural_sort_key, parse_position
+from framecolor.io.video_reader import VideoReader
+from framecolor.io.video_writer import VideoWriter
 import clips
 
 
