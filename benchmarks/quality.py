@@ -8,7 +8,7 @@ be empty: to the end) and scores accuracy on every STEP-th of them (default 10, 
 For video (and frame folders whose frames share one size) the temporal figures (CDC, ab warp error) are
 measured on every frame of the range when a range is given, else on its first 30 frames; accuracy on every
 STEP-th frame.  Reference frames of the flow-propagation baseline (each shot's first frame, shots found by
-:class:`framecolor.temporal.CutDetector` on the true L) are left out of that baseline's accuracy.
+:class:`framecolor.temporal.cuts.CutDetector` on the true L) are left out of that baseline's accuracy.
 
 One streaming pass per data set: frames are decoded once and shared by the models (run in lockstep),
 the baselines and the metrics; the optical flow of the true L is computed once per frame pair.
@@ -251,7 +251,7 @@ def evaluate_dataset(spec: DataSpec, models: list[tuple[str, object]], batch: in
 
     from framecolor import color
     from framecolor.pipeline import colorize_frames
-    from framecolor.temporal import CutDetector
+    from framecolor.temporal.cuts import CutDetector
 
     source, sequence, count = open_source(spec)
     first = spec.start

@@ -2,7 +2,7 @@
 
 Protocol (design notes, "Evaluation protocol", reference mode): the first frame of each shot is given in
 colour as the key; every 10th *other* frame is scored in CIEDE2000 on exact Lab. Shots come from
-:class:`framecolor.temporal.CutDetector` on the true L (on bikes it finds the design's shots 0, 30, 76, 137,
+:class:`framecolor.temporal.cuts.CutDetector` on the true L (on bikes it finds the design's shots 0, 30, 76, 137,
 187, 242), or from ``--keys``. The baseline, :class:`benchmarks.metrics.FlowPropagation`, carries each key
 forward by DIS optical flow from frame to frame; it sees the same keys and is scored on the same frames.
 
@@ -61,7 +61,7 @@ def find_keys(spec: DataSpec, keys: list[int] | None = None) -> dict[int, np.nda
     """Key frames {index: RGB} of the spec's range: ``keys`` (the range's first frame is always one), or the
     first frame and every cut the detector finds on the true L."""
     from framecolor import color
-    from framecolor.temporal import CutDetector
+    from framecolor.temporal.cuts import CutDetector
 
     source, sequence, _ = open_source(spec)
     if not sequence:
@@ -235,7 +235,7 @@ def keyed_cases(clips: list[Path], step: int | None = None) -> Iterator[Case]:
         note = ""
         if cuts is None:
             from framecolor import color
-            from framecolor.temporal import detect_cuts
+            from framecolor.temporal.cuts import detect_cuts
 
             cuts = detect_cuts(color.luminance(f) for f in frames)
             note = "shots from the cut detector"

@@ -31,7 +31,8 @@ def stage_costs(path: Path, colorizer, frames: int = 24, workdir: Path | None = 
 
     from framecolor.io.video_reader import VideoReader
     from framecolor.io.video_writer import VideoWriter
-    from framecolor.pipeline import frame_luminance, make_smoother, render_shape
+    from framecolor.pipeline import frame_luminance, render_shape
+    from framecolor.temporal import make_smoother
     from framecolor.upsample import resize, upsample_to_rgb
 
     cpu: dict[str, float] = {}
@@ -69,7 +70,7 @@ def stage_costs(path: Path, colorizer, frames: int = 24, workdir: Path | None = 
 
     smoother = make_smoother(temporal)
     if smoother is not None:
-        from framecolor.temporal import TemporalItem
+        from framecolor.temporal.smoothers import TemporalItem
 
         flow_cpu = [0.0]
         plain_flow = smoother._flow

@@ -28,23 +28,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .temporal.flow import fb_error, flow_shape, to_u8  # noqa: F401  (flow_shape, to_u8: used by reference mode)
+
 __all__ = ["FlowField", "Candidate", "fb_confidence", "flow_shape", "to_u8", "warp_lab", "match_cost", "select", "grow_fill"]
-
-
-def flow_shape(height: int, width: int, flow_size: int) -> tuple[int, int]:
-    """(h, w) of the reduced luminance the flow is computed on: longer side ``flow_size`` (never enlarged)."""
-    s = min(1.0, flow_size / max(height, width))
-    return max(8, round(height * s)), max(8, round(width * s))
-
-
-def to_u8(L: np.ndarray, shape: tuple[int, int] | None = None) -> np.ndarray:
-    """L in [0, 100] -> uint8 for DIS, area-resized to ``shape`` (h, w) when given."""
-    import cv2
-
-    L = np.asarray(L, np.float32)
-    if shape is not None and L.shape != tuple(shape):
-        L = cv2.resize(L, (shape[1], shape[0]), interpolation=cv2.INTER_AREA)
-    return np.clip(L * np.float32(2.55) + np.float32(0.5), 0, 255).astype(np.uint8)
 
 
 @dataclass
@@ -94,11 +80,7 @@ def fb_confidence(back: np.ndarray, fwd: np.ndarray, full_hw: tuple[int, int], s
     round trip should come back, with a tolerance of ``sigma`` reduced pixels growing with the motion."""
     import cv2
 
-    from .temporal import warp
-
-    fwd_at = warp(fwd, back)
-    err2 = ((back + fwd_at) ** 2).sum(-1)
-    tol2 = sigma**2 + 0.01 * ((back**2).sum(-1) + (fwd_at**2).sum(-1))
+    err2, tol2 = fb_error(back, fwd, sigma)
     conf = np.exp(-err2 / tol2).astype(np.float32)
     H, W = full_hw
     if conf.shape != (H, W):

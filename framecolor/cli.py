@@ -16,6 +16,7 @@ from pathlib import Path
 import click
 
 from .errors import UserError
+from .temporal import SMOOTHERS
 
 log = logging.getLogger("framecolor")
 
@@ -135,7 +136,7 @@ def _position(value):
               help="auto: TensorRT on a GPU where installed; on CPU OpenVINO, else ONNX Runtime, else torch.")
 @click.option("--precision", default="auto", show_default=True, type=click.Choice(["auto", "fp32", "bf16", "fp16"]),
               help="auto: fp16 on CUDA; bf16 with OpenVINO where the CPU has native bf16; else fp32.")
-@click.option("--temporal", type=click.Choice(["flow", "off"]), help="Temporal smoothing (default: flow for video, off for frame folders).")
+@click.option("--temporal", type=click.Choice(list(SMOOTHERS)), help="Temporal smoothing (default: flow for video, off for frame folders).")
 @click.option("--cut-threshold", type=float,
               help="Scene-cut sensitivity: the percentage of the picture that must be new content (default 2.0; "
                    "lower finds more cuts).")
@@ -254,7 +255,8 @@ def run(ctx, inputs, output, model, batch, render_size, device, backend, precisi
 
 def _check_run_options(options) -> None:
     """Options that do not depend on the input, refused before any input is read or model loaded."""
-    from .pipeline import make_smoother, parse_batch
+    from .pipeline import parse_batch
+    from .temporal import make_smoother
 
     parse_batch(options.batch)
     if options.every < 1:

@@ -7,7 +7,7 @@
   single-process run (:func:`framecolor.pipeline._run_one`), so several episodes and frame folders progress
   at once.
 * **Splitting** (``--split-episodes``): a video is first scanned for hard cuts on L with the same detector
-  the temporal smoother uses (:class:`framecolor.temporal.CutDetector`, on the same render-size L), its
+  the temporal smoother uses (:class:`framecolor.temporal.cuts.CutDetector`, on the same render-size L), its
   shots grouped into segments of roughly equal length that start at cuts, each segment coloured into a
   video-only file, and the segments joined by packet copy (no re-encode) into one file, with the source's
   audio and subtitle packets copied once. The smoother resets at every cut, so a segment that starts at a
@@ -42,6 +42,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from .errors import MediaError, UserError
+from .temporal import DEFAULT_SMOOTHER, smooths
 
 log = logging.getLogger("framecolor")
 
@@ -241,7 +242,7 @@ class ColorWorker:
         from . import color
         from .io.video_reader import VideoReader
         from .pipeline import render_shape
-        from .temporal import CutDetector
+        from .temporal.cuts import CutDetector
         from .upsample import resize
 
         def work():
@@ -269,10 +270,11 @@ class ColorWorker:
         smoother resets too."""
         from .io.video_reader import VideoReader
         from .io.video_writer import VideoWriter
-        from .pipeline import StreamStats, colorize_stream, make_smoother
+        from .pipeline import StreamStats, colorize_stream
+        from .temporal import make_smoother
 
         def work():
-            smoother = make_smoother(options.temporal or "flow", options.cut_threshold)
+            smoother = make_smoother(options.temporal or DEFAULT_SMOOTHER["video"], options.cut_threshold)
             stats = StreamStats()
             with VideoReader(inp, start=start, end=end) as reader:
                 writer = VideoWriter(seg_path, source=reader.info, codec=options.codec, crf=options.crf,
@@ -505,13 +507,12 @@ def run_cluster(inputs, outputs, options, cluster: ClusterOptions | None = None,
                 result.outputs[inp] = Path(value)
             elif item.kind == "scan":
                 n, cuts = value
-                temporal = options.temporal or "flow"
-                plan = plan_segments(n, cuts, n_workers * cluster.segments_per_worker,
-                                     at_cuts=temporal != "off")
+                smoothed = smooths(options.temporal or DEFAULT_SMOOTHER["video"])
+                plan = plan_segments(n, cuts, n_workers * cluster.segments_per_worker, at_cuts=smoothed)
                 if n == 0 or len(plan) < 2:  # too short to split: coloured whole, audio and all
                     pending.appendleft(_Item("input", inp, f"{inp}"))
                     return
-                if temporal != "off" and len(plan) > 1 and not cuts:
+                if smoothed and len(plan) > 1 and not cuts:
                     log.warning("%s: no scene cuts: split at fixed frames, where temporal smoothing starts "
                                 "afresh (frames there may differ slightly from an unsplit run)", inp)
                 result.segments[inp] = plan

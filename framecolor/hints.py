@@ -38,6 +38,7 @@ import numpy as np
 
 from . import color
 from .errors import MediaError, UserError
+from .temporal.flow import fb_error, make_dis, sample_grid, to_u8
 
 log = logging.getLogger("framecolor")
 
@@ -281,28 +282,12 @@ def reference_lab(image: np.ndarray, frame_hw: tuple[int, int], render_hw: tuple
 
 def thumbnail_L(L: np.ndarray, width: int = 64) -> np.ndarray:
     """Small L image used to place a bare reference at its best-matching frame."""
-    import cv2
+    from .temporal.cuts import thumbnail
 
-    h, w = L.shape
-    tw = min(width, w)
-    th = max(1, round(h * tw / w))
-    return cv2.resize(np.asarray(L, np.float32), (tw, th), interpolation=cv2.INTER_AREA)
+    return thumbnail(L, width)
 
 
 # ------------------------------------------------------------------------------------------ propagation
-_DIS_PRESET = {"ultrafast": 0, "fast": 1, "medium": 2}
-
-
-def make_dis(preset: str = "medium"):
-    import cv2
-
-    return cv2.DISOpticalFlow_create(_DIS_PRESET[preset])
-
-
-def _u8(L: np.ndarray) -> np.ndarray:
-    return np.clip(L * 2.55 + 0.5, 0, 255).astype(np.uint8)
-
-
 def texture_confidence(L: np.ndarray, texture: float, radius: int = 3) -> np.ndarray:
     """How well optical flow is constrained at each pixel, in [0, 1]: the local RMS luminance gradient
     (L units per pixel, over a (2 radius + 1)^2 window) over ``texture``, capped at 1. Inside a flat region
@@ -330,20 +315,17 @@ def consistent_warp(ab_src: np.ndarray, L_src: np.ndarray, L_dst: np.ndarray, di
     """
     import cv2
 
-    from .temporal import warp
+    from .temporal.flow import warp
 
     dis = dis or make_dis()
-    a, b = _u8(L_src), _u8(L_dst)
+    a, b = to_u8(L_src), to_u8(L_dst)
     back = dis.calc(b, a, None)  # dst -> src
     fwd = dis.calc(a, b, None)  # src -> dst
-    fwd_at = warp(fwd, back)
-    err2 = ((back + fwd_at) ** 2).sum(-1)
-    tol2 = fb_sigma**2 + 0.01 * ((back**2).sum(-1) + (fwd_at**2).sum(-1))
+    err2, tol2 = fb_error(back, fwd, fb_sigma)
     L_w = warp(np.asarray(L_src, np.float32), back)
     dL = L_w - np.asarray(L_dst, np.float32)
     h, w = back.shape[:2]
-    gx, gy = np.meshgrid(np.arange(w, dtype=np.float32), np.arange(h, dtype=np.float32))
-    tx, ty = gx + back[..., 0], gy + back[..., 1]
+    tx, ty = sample_grid(back)
     inside = (tx >= -0.5) & (tx <= w - 0.5) & (ty >= -0.5) & (ty <= h - 0.5)
     conf = np.exp(-err2 / tol2 - (dL * dL) / photo_sigma**2) * inside
     if texture > 0:

@@ -31,6 +31,7 @@ import numpy as np
 
 from . import color
 from .errors import UserError
+from .temporal import DEFAULT_SMOOTHER, make_smoother
 
 log = logging.getLogger("framecolor")
 
@@ -157,17 +158,6 @@ class Colorizer:
         """ab of prepared frames (the infer stage's call; reference mode's colouriser also needs their
         frame numbers, see framecolor.reference.ReferenceColorizer)."""
         return self.predict([p.L_small for p in prepared])
-
-
-def make_smoother(temporal: str, cut_threshold: float | None = None):
-    """The temporal stage for --temporal flow|off (None for off)."""
-    if temporal == "off":
-        return None
-    if temporal != "flow":
-        raise UserError(f"unknown --temporal {temporal!r} (flow, off)")
-    from .temporal import CutDetector, FlowSmoother
-
-    return FlowSmoother(cut_detector=CutDetector(threshold=cut_threshold))
 
 
 # ------------------------------------------------------------------------------------------ threading
@@ -302,7 +292,7 @@ def colorize_stream(frames: Iterable, colorizer: Colorizer, smoother=None, queue
         if smoother is None:
             yield p, p.ab_small
             return
-        from .temporal import TemporalItem
+        from .temporal.smoothers import TemporalItem
 
         if p.full_size:  # carried at full size by reference mode: already coherent along the flow
             smoother.pass_through(p.frame.index, p.L_small)
@@ -532,7 +522,7 @@ def _run_one(inp: Path, out: Path, options: RunOptions, colorizer: Colorizer,
         # complete by construction: a video appears only once finished (temporary name, then renamed)
         log.info("%s: %s exists: skipped (--skip-existing)", inp.name, out)
         return out
-    temporal = options.temporal or ("flow" if kind == "video" else "off")
+    temporal = options.temporal or DEFAULT_SMOOTHER[kind]
     smoother = make_smoother(temporal, options.cut_threshold)
     start = parse_position(options.start) if isinstance(options.start, str) else options.start
     end = parse_position(options.end) if isinstance(options.end, str) else options.end

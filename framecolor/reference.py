@@ -1,6 +1,6 @@
 """Reference mode: key frames govern their shots; each frame's hints are propagated and applied.
 
-Per shot (shots from :class:`framecolor.temporal.CutDetector`, the same detector the smoother uses):
+Per shot (shots from :class:`framecolor.temporal.cuts.CutDetector`, the same detector the smoother uses):
 
 * the shot's key (the reference whose frame number lies in the shot; with several, the nearest in time) is
   brought to render size as Lab;
@@ -84,7 +84,7 @@ def scan(frames: Iterable, render_size: int, references: list[Reference], cut_th
     frame range and size, and the placement of every reference without a frame number at the frame whose
     L thumbnail is closest (mean absolute difference, L units). ``frames``: objects with ``index`` and
     ``image`` (framecolor.io.frame.Frame)."""
-    from .temporal import CutDetector
+    from .temporal.cuts import CutDetector
 
     detector = CutDetector(threshold=cut_threshold)
     unplaced = [r for r in references if r.frame is None]
@@ -168,7 +168,7 @@ class ReferenceColorizer:
                  plan: ShotPlan | None = None, cut_threshold: float | None = None, render_size: int | None = None,
                  batch: int = 4, fb_sigma: float = 1.0, photo_sigma: float = 8.0, key_confidence: float = 0.5,
                  texture: float = 1.0, agreement: float = 30.0):
-        from .temporal import CutDetector
+        from .temporal.cuts import CutDetector
 
         if plan is None and any(r.frame is None for r in references):
             raise UserError("a reference without a frame number is placed by matching, which needs an input that "

@@ -11,14 +11,8 @@ import numpy as np
 import pytest
 
 from framecolor.errors import UserError
-from framecolor.temporal import (
-    CutDetector,
-    FlowSmoother,
-    TemporalItem,
-    blend_ab,
-    content_distance,
-    detect_cuts,
-)
+from framecolor.temporal.cuts import CutDetector, content_distance, detect_cuts
+from framecolor.temporal.smoothers import FlowSmoother, TemporalItem, blend_ab
 
 H, W = 72, 128
 
@@ -366,7 +360,7 @@ def test_low_frequency_fill_on_a_coarse_grid_matches_the_full_grid_normalised_co
     the normalised convolution computed on the full flow-size grid (Knutsson & Westin), holes included."""
     import cv2
 
-    from framecolor.temporal import FlowSmoother
+    from framecolor.temporal.smoothers import FlowSmoother
 
     rng = np.random.default_rng(3)
     h, w, fh, fw = 256, 448, 183, 320
