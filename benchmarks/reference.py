@@ -81,7 +81,7 @@ def find_keys(spec: DataSpec, keys: list[int] | None = None) -> dict[int, np.nda
 def evaluate_reference(spec: DataSpec, keys: list[int] | None = None,
                        temporal: str = "off", progress=None) -> ReferenceResult:
     """Colour ``spec`` in reference mode (keys from :func:`find_keys`) and score it and the baseline."""
-    from framecolor.hints import make_applier
+    from framecolor.hints.appliers import make_applier
     from framecolor.pipeline import colorize_frames
 
     key_images = find_keys(spec, keys)

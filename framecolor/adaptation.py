@@ -163,7 +163,7 @@ def _key_files(path: Path) -> list[Path]:
 
 
 def load_keys(items: Iterable) -> list[Key]:
-    """Keys from paths (images, or folders of them), in-memory RGB arrays, or framecolor.hints.Reference
+    """Keys from paths (images, or folders of them), in-memory RGB arrays, or framecolor.hints.references.Reference
     objects; every key read and checked for colour, so bad input stops here, before any training."""
     from .io.images import read_image
 

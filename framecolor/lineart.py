@@ -18,7 +18,7 @@ Colorization", ACM Transactions on Graphics 37(6) (SIGGRAPH Asia), 2018, as ``..
 * :class:`LineArtReferenceColorizer`: reference mode for line art (the paint-bucket workflow: one coloured
   key, then line frames).  It is :class:`framecolor.reference.ReferenceColorizer` (same shots, same key
   governance, same hint map: the key's colours and the previous frame's carried by consistent optical flow,
-  :func:`framecolor.hints.consistent_warp`), with three changes: the flow runs between *line art* frames, blurred
+  :func:`framecolor.hints.propagate.consistent_warp`), with three changes: the flow runs between *line art* frames, blurred
   (:func:`flow_guide`; the key frame's own line drawing stands in for the painted key's L); the key's
   lightness is carried with its colours (line art has none to keep) and blended into the output's L by the
   hint confidence; the hint map goes to the refinement stage as its hint input instead of to a hint applier.
@@ -57,7 +57,8 @@ import numpy as np
 
 from . import color
 from .errors import UserError
-from .hints import consistent_warp, paint_points
+from .hints.points import paint_points
+from .hints.propagate import consistent_warp
 from .reference import ReferenceColorizer
 
 log = logging.getLogger("framecolor")

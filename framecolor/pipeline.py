@@ -349,7 +349,7 @@ def colorize_frames(frames: Iterable[np.ndarray], model=None, batch: int = 4, re
     Reference mode (docs/reference-mode.md): ``references={frame: RGB image or path}`` (or a list of
     images, each placed at its best-matching frame) gives key frames that govern their shots; ``hints`` is a
     list of point hints ``{"frame", "x", "y", "rgb"}`` (or a JSON file path); ``hint_model``: how point hints
-    are spread, None or "none" (the edge-aware :class:`~framecolor.hints.Densifier`) or a configured
+    are spread, None or "none" (the edge-aware :class:`~framecolor.hints.appliers.Densifier`) or a configured
     Densifier (hint networks are no longer used: issue 16). A list (or other re-iterable) of frames is read
     twice: first to find the shots and place the keys; keys are carried at full resolution.
 
@@ -362,9 +362,9 @@ def colorize_frames(frames: Iterable[np.ndarray], model=None, batch: int = 4, re
 
     if adapt:
         from .adaptation import AdaptSettings, adapted_for_run, default_cache_dir
-        from .hints import references_from_api
+        from .hints.references import parse_references
 
-        model = adapted_for_run(references_from_api(references), model, adapt_cache or default_cache_dir(),
+        model = adapted_for_run(parse_references(references, "references"), model, adapt_cache or default_cache_dir(),
                                 adapt if isinstance(adapt, AdaptSettings) else None, progress=False)
     smoother = make_smoother(temporal, cut_threshold)
     if references is None and hints is None:
@@ -380,27 +380,16 @@ def colorize_frames(frames: Iterable[np.ndarray], model=None, batch: int = 4, re
         colorizer.log_summary()
 
 
-def _point_hints(hints) -> list:
-    """Point hints given as a JSON file path, PointHint objects, or plain dicts -> validated PointHints."""
-    from .hints import PointHint, load_point_hints, parse_point_hints
-
-    if hints is None:
-        return []
-    if isinstance(hints, (str, os.PathLike)):
-        return load_point_hints(hints)
-    if all(isinstance(h, PointHint) for h in hints):
-        return list(hints)
-    return parse_point_hints(list(hints))
-
-
 def _api_reference_colorizer(frames, model, batch, render_size, device, backend, cut_threshold, references,
                              hints, hint_model, precision="auto"):
-    from .hints import make_applier, references_from_api
+    from .hints.appliers import make_applier
+    from .hints.points import read_point_hints
+    from .hints.references import parse_references
     from .io.frame import Frame
     from .reference import make_reference_colorizer
 
-    refs = references_from_api(references)
-    points = _point_hints(hints)
+    refs = parse_references(references, "references")
+    points = read_point_hints(hints)
     applier = make_applier(hint_model)
     size = render_size
     try:
@@ -687,19 +676,19 @@ def _lineart_colorizer(inp: Path, kind: str, start, end, options: RunOptions, co
     log.info("%s: %s", inp.name, colorizer.describe())
     if not (options.references or options.hints is not None):
         return colorizer
+    from .hints.points import read_point_hints
     from .lineart import make_lineart_reference
 
     again = _reader_again(inp, kind, start, end, options.every)
-    return make_lineart_reference(again, colorizer, _references(options), _point_hints(options.hints),
+    return make_lineart_reference(again, colorizer, _references(options), read_point_hints(options.hints),
                                   options.cut_threshold)
 
 
 def _references(options: RunOptions) -> list:
     """--reference values (text) parsed, plus Reference objects given through the Python API."""
-    from .hints import Reference, parse_references
+    from .hints.references import parse_references
 
-    texts = [r for r in options.references if not isinstance(r, Reference)]
-    return parse_references(texts) + [r for r in options.references if isinstance(r, Reference)]
+    return parse_references(options.references)
 
 
 def _reader_again(inp: Path, kind: str, start, end, every: int):
@@ -724,11 +713,12 @@ def _reader_again(inp: Path, kind: str, start, end, every: int):
 def _file_reference_colorizer(inp: Path, kind: str, start, end, options: RunOptions, colorizer: Colorizer):
     """Reference mode for one input file or folder: a first pass over its frames (same range) finds the shots
     and places bare references; then the stateful reference colouriser replaces the automatic one."""
-    from .hints import make_applier
+    from .hints.appliers import make_applier
+    from .hints.points import read_point_hints
     from .reference import make_reference_colorizer
 
     refs = _references(options)
-    points = _point_hints(options.hints)
+    points = read_point_hints(options.hints)
     applier = make_applier()
     again = _reader_again(inp, kind, start, end, options.every)
     return make_reference_colorizer(again, colorizer, applier, refs, points, colorizer.render_size,

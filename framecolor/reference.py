@@ -6,7 +6,7 @@ Per shot (shots from :class:`framecolor.temporal.cuts.CutDetector`, the same det
   brought to render size as Lab;
 * for every frame t of the shot, the hint map is built from two sources, both carried by dense optical flow
   and kept only where the flow is forward-backward consistent and the luminance matches
-  (:func:`framecolor.hints.consistent_warp`):
+  (:func:`framecolor.hints.propagate.consistent_warp`):
 
   1. the key's own colours, warped directly from the key to frame t (no drift, but long-range flow fails
      under large motion), and
@@ -38,8 +38,10 @@ import numpy as np
 
 from . import color
 from .errors import UserError
-from .hints import (PointHint, Reference, check_point_hints, consistent_warp, fit_reference, hints_by_frame,
-                    make_dis, paint_points, reference_lab, thumbnail_L)
+from .hints.points import PointHint, check_point_hints, hints_by_frame, paint_points
+from .hints.propagate import consistent_warp
+from .hints.references import Reference, fit_reference, placement_thumbnail, reference_lab
+from .temporal.flow import make_dis
 
 log = logging.getLogger("framecolor")
 
@@ -97,7 +99,7 @@ def scan(frames: Iterable, render_size: int, references: list[Reference], cut_th
         if frame_hw is None:
             frame_hw = L_full.shape
             first = f.index
-            thumbs = [thumbnail_L(color.luminance(np.asarray(fit_reference(r.load(), frame_hw, r.name))))
+            thumbs = [placement_thumbnail(color.luminance(np.asarray(fit_reference(r.load(), frame_hw, r.name))))
                       for r in unplaced]
         elif L_full.shape != frame_hw:
             raise UserError(f"frame {f.index}: size changes within the input ({L_full.shape[1]}x{L_full.shape[0]}"
@@ -105,7 +107,7 @@ def scan(frames: Iterable, render_size: int, references: list[Reference], cut_th
         detector.process(f.index, L_small)
         last = f.index
         if unplaced:
-            t = thumbnail_L(L_full)
+            t = placement_thumbnail(L_full)
             for i, th in enumerate(thumbs):
                 d = float(np.abs(th - t).mean())
                 if d < best[i][0]:
@@ -160,7 +162,7 @@ class ReferenceColorizer:
 
     ``automatic``: the automatic :class:`~framecolor.pipeline.Colorizer` for keyless shots, or a zero-argument
     factory called on first need (None: keyless shots are refused). ``applier``: the
-    :class:`~framecolor.hints.Densifier` that spreads point hints. ``plan``: a
+    :class:`~framecolor.hints.appliers.Densifier` that spreads point hints. ``plan``: a
     :class:`ShotPlan` from :func:`scan`, or None to find shots online.
     """
 
@@ -365,14 +367,14 @@ class _FullKey:
 
 
 class CarryingColorizer(ReferenceColorizer):
-    """Reference mode at full resolution (issue 16; :mod:`framecolor.carry`): the keys' own full-size
+    """Reference mode at full resolution (issue 16; :mod:`framecolor.hints.carry`): the keys' own full-size
     colours are carried to every frame of their shot, forwards and backwards in time, and only what no key
     covers goes to the automatic generator.
 
     For frame t of a keyed shot the candidates are the previous coloured frame carried one step and the
     shot's nearest keys on either side of t (the last key at or before t, the first after it: a key at the
     end of a shot colours the frames before it), each warped directly to t; flow is computed at
-    ``flow_size`` and applied at full size. :func:`framecolor.carry.select` picks per pixel; where no
+    ``flow_size`` and applied at full size. :func:`framecolor.hints.carry.select` picks per pixel; where no
     candidate fits, the automatic colouring (render size, brought up with the frame's L) is blended in by
     the selection's weight. ``predict_frames`` returns full-size ab for keyed frames (the pipeline then
     skips upsampling for them) and render-size ab for automatic ones.
@@ -438,7 +440,7 @@ class CarryingColorizer(ReferenceColorizer):
     def _full_key(self, ref: Reference, frame_hw, flow_hw) -> _FullKey:
         key = self._keys.get(ref.frame)
         if key is None:
-            from .carry import to_u8
+            from .temporal.flow import to_u8
 
             L, ab = reference_lab(ref.load(), frame_hw, frame_hw, ref.name)
             key = _FullKey(ref.frame, np.dstack([L, ab]).astype(np.float32), to_u8(L, flow_hw), ref.name)
@@ -447,7 +449,7 @@ class CarryingColorizer(ReferenceColorizer):
     # ------------------------------------------------------------------------------------ per frame
     def process_full(self, index: int, L_small: np.ndarray, L_full: np.ndarray) -> np.ndarray | None:
         """Full-size ab (H, W, 2) of frame ``index``, or None when its shot has no key (automatic)."""
-        from .carry import flow_shape, to_u8
+        from .temporal.flow import flow_shape, to_u8
 
         L_small = np.asarray(L_small, np.float32)
         L_full = np.asarray(L_full, np.float32)
@@ -487,7 +489,7 @@ class CarryingColorizer(ReferenceColorizer):
         return ab
 
     def _carry(self, index, L_small, L_full, L_flow, keys: list[_FullKey]) -> np.ndarray:
-        from .carry import Candidate, FlowField, fb_confidence, grow_fill, match_cost, select, warp_lab
+        from .hints.carry import Candidate, FlowField, fb_confidence, grow_fill, match_cost, select, warp_lab
 
         H, W = L_full.shape
         cands = []
@@ -515,9 +517,9 @@ class CarryingColorizer(ReferenceColorizer):
 
     def _fill(self, ab, weight, L_small, L_full) -> np.ndarray:
         """Colour for pixels no candidate fits: the trusted carried colour spread within the lines around
-        (edge-aware normalised convolution at render size, :func:`framecolor.hints.normalized_fill`), and
+        (edge-aware normalised convolution at render size, :func:`framecolor.filters.normalized_fill`), and
         beyond its reach (new content) the automatic colouring."""
-        from .hints import normalized_fill
+        from .filters import normalized_fill
         from .upsample import joint_bilateral_upsample, resize
 
         h, w = L_small.shape
@@ -556,7 +558,7 @@ class CarryingColorizer(ReferenceColorizer):
 
     def _key_from_points(self, index, L_small, L_full, points) -> np.ndarray:
         """A keyless shot with point hints: the automatic colouring corrected by the hints becomes its key."""
-        from .carry import flow_shape, to_u8
+        from .temporal.flow import flow_shape, to_u8
         from .upsample import joint_bilateral_upsample
 
         base = self.automatic.predict([L_small])[0]

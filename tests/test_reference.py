@@ -15,7 +15,9 @@ from click.testing import CliRunner
 
 from framecolor import color
 from framecolor.errors import UserError
-from framecolor.hints import Densifier, PointHint, Reference
+from framecolor.hints.appliers import Densifier
+from framecolor.hints.points import PointHint
+from framecolor.hints.references import Reference
 from framecolor.pipeline import colorize_frames
 from framecolor.reference import ReferenceColorizer, render_L, scan
 

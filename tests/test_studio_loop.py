@@ -12,7 +12,7 @@ from click.testing import CliRunner
 
 from framecolor import color
 from framecolor.cli import cli
-from framecolor.hints import frame_number_of
+from framecolor.hints.references import frame_number_of
 from framecolor.sampling import contact_sheet_path
 from test_reference import H, W, shapes_frame
 

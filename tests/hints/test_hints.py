@@ -8,9 +8,10 @@ import pytest
 
 from framecolor import color
 from framecolor.errors import UserError
-from framecolor.hints import (Densifier, PointHint, check_point_hints, consistent_warp,
-                              fit_reference, frame_number_of, load_point_hints, paint_points,
-                              parse_references, reference_lab)
+from framecolor.hints.appliers import Densifier
+from framecolor.hints.points import PointHint, check_point_hints, load_point_hints, paint_points
+from framecolor.hints.propagate import consistent_warp
+from framecolor.hints.references import fit_reference, frame_number_of, parse_references, reference_lab
 
 
 # ------------------------------------------------------------------------------------------ point hints

@@ -28,9 +28,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .temporal.flow import fb_error, flow_shape, to_u8  # noqa: F401  (flow_shape, to_u8: used by reference mode)
+from ..temporal.flow import fb_error
 
-__all__ = ["FlowField", "Candidate", "fb_confidence", "flow_shape", "to_u8", "warp_lab", "match_cost", "select", "grow_fill"]
+__all__ = ["FlowField", "Candidate", "fb_confidence", "warp_lab", "match_cost", "select", "grow_fill"]
 
 
 @dataclass

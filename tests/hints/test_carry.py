@@ -1,8 +1,8 @@
-"""framecolor.carry: the per-pixel choice between carried candidates, and full-size frames through the pipeline."""
+"""framecolor.hints.carry: the per-pixel choice between carried candidates, and full-size frames through the pipeline."""
 
 import numpy as np
 
-from framecolor.carry import Candidate, FlowField, grow_fill, select
+from framecolor.hints.carry import Candidate, FlowField, grow_fill, select
 
 
 def _cand(ab, cost, from_key, shape=(4, 6)):
