@@ -250,7 +250,7 @@ def evaluate_dataset(spec: DataSpec, models: list[tuple[str, object]], batch: in
     import torch
 
     from framecolor import color
-    from framecolor.pipeline import colorize_frames
+    from framecolor.api import colorize_frames
     from framecolor.temporal.cuts import CutDetector
 
     source, sequence, count = open_source(spec)

@@ -82,7 +82,7 @@ def evaluate_reference(spec: DataSpec, keys: list[int] | None = None,
                        temporal: str = "off", progress=None) -> ReferenceResult:
     """Colour ``spec`` in reference mode (keys from :func:`find_keys`) and score it and the baseline."""
     from framecolor.hints.appliers import make_applier
-    from framecolor.pipeline import colorize_frames
+    from framecolor.api import colorize_frames
 
     key_images = find_keys(spec, keys)
     key_list = sorted(key_images)
@@ -291,7 +291,7 @@ def evaluate_case(case: Case, model=None, warp: bool = True, progress=None) -> C
     import cv2
 
     from framecolor import color
-    from framecolor.pipeline import colorize_frames
+    from framecolor.api import colorize_frames
 
     import torch
 

@@ -2,11 +2,11 @@
 
 For each (backend, batch, render size) of the sweep, on the same input and the same frames:
 
-* io-only frames/s: decode + encode with framecolor.media and no model (the floor the product can reach);
+* io-only frames/s: decode + encode with framecolor.io and no model (the floor the product can reach);
 * model-only frames/s: the generator's forward pass on prepared tensors of the render shape;
   (both measured just before and just after each end-to-end run and averaged: on a shared machine the
   load drifts, and the runs are in the JSON);
-* end-to-end frames/s: :func:`framecolor.pipeline.run` (decode, L, generator, smoothing, upsampling, encode);
+* end-to-end frames/s: :func:`framecolor.run` (decode, L, generator, smoothing, upsampling, encode);
 * the ratios end-to-end / io-only and end-to-end / min(io-only, model-only) (1.0 means the stages overlap
   perfectly), peak RSS, device name, backend, batch and render size;
 * the largest and mean difference of the predicted ab (Lab units) against torch fp32 on real frames of
@@ -115,7 +115,7 @@ def decode_stage(path: Path, frames: int | None, render_size: int, luma_only: bo
     """The decode thread's work alone (decode, L at full size, L at render size): (frames, seconds,
     frames that took the luminance-only path)."""
     from framecolor.io.video_reader import VideoReader
-    from framecolor.pipeline import frame_luminance, render_shape
+    from framecolor.stream import frame_luminance, render_shape
     from framecolor.upsample import resize
 
     reader = VideoReader(path, end=frames, luma_only=luma_only)
@@ -162,9 +162,10 @@ def model_only(forward, shape: tuple[int, int], batch: int, frames: int, min_sec
 
 def end_to_end(path: Path, colorizer, frames: int | None, workdir: Path,
                temporal: str | None = None) -> tuple[int, float, float]:
-    """:func:`framecolor.pipeline.run` on the input: (frames written, seconds, CPU seconds of this process).
+    """:func:`framecolor.run` on the input: (frames written, seconds, CPU seconds of this process).
     ``temporal`` None is the product's default (flow for video, off for frame folders)."""
-    from framecolor.pipeline import RunOptions, run
+    from framecolor.api import run
+    from framecolor.job import RunOptions
 
     kind = _input_kind(path)
     out = workdir / (f"e2e{path.suffix or '.mkv'}" if kind == "video" else "e2e_frames")
@@ -214,7 +215,7 @@ def installed_backends(device: str) -> list[str]:
 def sample_L(path: Path, count: int, render_size: int) -> list[np.ndarray]:
     """Render-size L of the first ``count`` frames of the input, prepared as the pipeline prepares them."""
     from framecolor.io import open_reader
-    from framecolor.pipeline import frame_luminance, render_shape
+    from framecolor.stream import frame_luminance, render_shape
     from framecolor.upsample import resize
 
     reader = open_reader(path, end=count, luma_only=True)
@@ -247,7 +248,8 @@ def run_speed(path: Path, model=None, backends=None, batches=(4,), render_sizes=
 
     from framecolor.backends import TorchBackend, resolve_device
     from framecolor.checkpoint import load_generator
-    from framecolor.pipeline import Colorizer, render_shape
+    from framecolor.colorizers.automatic import Colorizer
+    from framecolor.stream import render_shape
 
     path = Path(path)
     specs = [parse_backend_spec(b) for b in (backends or installed_backends(resolve_device(device)))]

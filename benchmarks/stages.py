@@ -1,6 +1,6 @@
 """CPU milliseconds per frame of each stage of the pipeline, measured one stage at a time.
 
-The product runs the stages overlapped on three threads (framecolor.pipeline); to charge each its own
+The product runs the stages overlapped on three threads (framecolor.stream); to charge each its own
 cost, this runs them as phases over the same first N frames of a video: every frame goes through one
 stage before any goes through the next, and each phase is timed with the process's CPU clock (all its
 threads, so a stage's helper threads -- the codec's, OpenVINO's, the two upsampling strips -- count, and
@@ -31,7 +31,7 @@ def stage_costs(path: Path, colorizer, frames: int = 24, workdir: Path | None = 
 
     from framecolor.io.video_reader import VideoReader
     from framecolor.io.video_writer import VideoWriter
-    from framecolor.pipeline import frame_luminance, render_shape
+    from framecolor.stream import frame_luminance, render_shape
     from framecolor.temporal import make_smoother
     from framecolor.upsample import resize, upsample_to_rgb
 

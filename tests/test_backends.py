@@ -12,8 +12,8 @@ import torch
 
 from clips import make_gray_clip, make_shapes_clip
 from framecolor import color
-from framecolor.backends import (TorchBackend, auto_batch, engine_cache_key, make_backend, model_hash,
-                                 tensorrt_available)
+from framecolor.backends import TorchBackend, auto_batch, make_backend, tensorrt_available
+from framecolor.backends.cache import engine_cache_key, model_hash
 from framecolor.errors import UserError
 from framecolor.models.unet import UNet, UNetConfig
 
@@ -63,7 +63,7 @@ def randomised_unet(**config):
 def test_folded_unet_computes_the_same_function(config):
     """The inference rewrite (batch norm folded, sub-pixel convolutions, per-part convolutions instead of
     concatenation) gives the trained U-Net's output, at padded and unpadded sizes."""
-    from framecolor.backends import inference_module
+    from framecolor.backends.torch_backend import inference_module
 
     model = randomised_unet(**config)
     fast = inference_module(model)
@@ -76,7 +76,7 @@ def test_folded_unet_computes_the_same_function(config):
 
 
 def test_models_the_rewrite_does_not_cover_run_as_they_are():
-    from framecolor.backends import inference_module
+    from framecolor.backends.torch_backend import inference_module
     from framecolor.models.resnet_unet import ResNetUNet, ResNetUNetConfig
 
     group = randomised_unet(norm="group")
@@ -130,7 +130,8 @@ def test_explicit_tensorrt_without_it_is_a_user_error():
 
 def test_batch_auto_on_cpu_is_the_stated_default(tiny_model_path):
     from framecolor.backends import CPU_AUTO_BATCH
-    from framecolor.pipeline import Colorizer, parse_batch
+    from framecolor.colorizers.automatic import Colorizer
+    from framecolor.colorizers.base import parse_batch
 
     assert auto_batch(TorchBackend(tiny_unet(), device="cpu"), (64, 112)) == CPU_AUTO_BATCH == 4
     if not torch.cuda.is_available():
@@ -191,7 +192,7 @@ def test_model_hash_follows_the_weights_and_config(tmp_path):
 
 
 def test_cache_folder_follows_environment(monkeypatch, tmp_path):
-    from framecolor.backends import cache_dir
+    from framecolor.backends.cache import cache_dir
 
     monkeypatch.setenv("FRAMECOLOR_CACHE", str(tmp_path / "c"))
     assert cache_dir() == tmp_path / "c" / "trt"
@@ -288,7 +289,7 @@ def test_luma_only_frames_have_the_rgb_paths_luminance(tmp_path, kind):
     """For black-and-white clips (8-bit YUV with neutral chroma, a gray pixel format, 10-bit YUV) every
     frame takes the Y-plane path and its L equals the RGB path's L within 0.1."""
     from framecolor.io.video_reader import VideoReader
-    from framecolor.pipeline import frame_luminance
+    from framecolor.stream import frame_luminance
 
     if kind == "gray8_yuv":
         path = make_shapes_clip(tmp_path / "g.mp4", frames=5, color=False, audio=False)
@@ -320,7 +321,7 @@ def test_run_on_a_gray_clip_keeps_its_luminance(tmp_path, tiny_model_path):
     """End to end through the luma-only reader: the coloured output's L equals the gray input's L
     (within the encoder's loss on this tiny clip) and it has colour."""
     from framecolor.io.video_reader import VideoReader
-    from framecolor.pipeline import run
+    from framecolor.api import run
 
     src = make_shapes_clip(tmp_path / "g.mkv", frames=6, color=False, audio=False, codec="ffv1")
     out = run(src, tmp_path / "o.mkv", model=tiny_model_path, batch=2, codec="ffv1", quiet=True)

@@ -1,4 +1,4 @@
-"""Scale-out on Ray (framecolor.distributed) with a real local Ray instance: no mocks of Ray.
+"""Scale-out on Ray (framecolor.scaleout) with a real local Ray instance: no mocks of Ray.
 
 Skipped when the `ray` extra is not installed. One Ray instance (2 CPUs) serves the whole module.
 """
@@ -13,9 +13,11 @@ import numpy as np
 import pytest
 
 from clips import make_cut_clip, make_frame_folder, make_shapes_clip, read_all_frames, read_packets
-from framecolor.distributed import ClusterOptions, parse_address, plan_segments, run_cluster
+from framecolor.scaleout import ClusterOptions, parse_address, plan_segments, run_cluster
 from framecolor.errors import UserError
-from framecolor.pipeline import Colorizer, RunOptions, _run_one, plan_outputs
+from framecolor.batch import plan_outputs
+from framecolor.colorizers.automatic import Colorizer
+from framecolor.job import RunOptions, colour_input
 
 ray = pytest.importorskip("ray")
 
@@ -32,7 +34,7 @@ def single_process(inputs, out_dir, options):
     out_dir.mkdir(parents=True, exist_ok=True)
     outputs = plan_outputs(inputs, out_dir, options.overwrite)
     colorizer = Colorizer(options.model, device="cpu", batch=options.batch)
-    return [_run_one(i, o, options, colorizer) for i, o in zip(inputs, outputs)]
+    return [colour_input(i, o, options, colorizer) for i, o in zip(inputs, outputs)]
 
 
 def decoded(path):

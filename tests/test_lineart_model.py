@@ -15,10 +15,10 @@ from framecolor import color
 from framecolor.checkpoint import save_generator
 from framecolor.cli import cli
 from framecolor.errors import UserError
-from framecolor.lineart import (LineArtColorizer, compose_lightness, load_stage_model, refine_input,
-                                shrink_lines)
+from framecolor.colorizers.lineart import LineArtColorizer, compose_lightness, load_stage_model, refine_input, shrink_lines
 from framecolor.models.unet import UNet, UNetConfig
-from framecolor.pipeline import RunOptions, run
+from framecolor.api import run
+from framecolor.job import RunOptions
 
 LINE_L = 30.0  # pixels of the drawing darker than this are "on a line"
 
@@ -274,7 +274,7 @@ def test_region_fill_paints_each_shape_with_its_key_colour(tmp_path, stage_model
 def test_line_regions_closes_small_gaps_and_keeps_diagonal_lines_closed():
     """line_regions: a 1-px diagonal line (8-connected steps) splits the paper in two; a 2-px gap in a line is
     bridged by the closing, a 6-px gap is not (one region)."""
-    from framecolor.lineart import line_regions
+    from framecolor.colorizers.regions import line_regions
 
     L = np.full((40, 40), 100.0, np.float32)
     for i in range(40):
@@ -292,7 +292,7 @@ def test_line_regions_closes_small_gaps_and_keeps_diagonal_lines_closed():
 def test_region_colours_needs_enough_agreeing_hints():
     """region_colours: a region with many agreeing trusted hints is filled with their median (an outlier
     ignored); one with hints split between two colours, or with too few trusted hints, is not."""
-    from framecolor.lineart import region_colours
+    from framecolor.colorizers.regions import region_colours
 
     labels = np.zeros((20, 60), np.int32)
     labels[:, :19], labels[:, 20:39], labels[:, 40:] = 1, 2, 3

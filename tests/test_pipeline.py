@@ -7,7 +7,9 @@ import pytest
 
 from clips import make_cut_clip, make_frame_folder, make_shapes_clip, read_all_frames, read_packets
 from framecolor import color
-from framecolor.pipeline import Colorizer, colorize_frames, render_shape, run
+from framecolor.api import colorize_frames, run
+from framecolor.colorizers.automatic import Colorizer
+from framecolor.stream import render_shape
 
 
 def test_render_shape_keeps_aspect_and_never_enlarges():

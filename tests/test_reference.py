@@ -18,8 +18,9 @@ from framecolor.errors import UserError
 from framecolor.hints.appliers import Densifier
 from framecolor.hints.points import PointHint
 from framecolor.hints.references import Reference
-from framecolor.pipeline import colorize_frames
-from framecolor.reference import ReferenceColorizer, render_L, scan
+from framecolor.api import colorize_frames
+from framecolor.colorizers.reference import ReferenceColorizer, scan
+from framecolor.stream import luminance_pair
 
 W, H = 112, 64
 WORLDS = [  # background tint, then three shape colours (sRGB)
@@ -107,7 +108,7 @@ def test_hint_maps_carry_the_key_colours_and_mostly_cover_the_frame():
     frames, masks = _clip(21)
     rc = ReferenceColorizer(None, Densifier(), [Reference(0, image=frames[0])])
     for t, f in enumerate(frames):
-        L_full, L = render_L(f, 256)
+        L_full, L = luminance_pair(f, 256)
         rc.process(t, L, L_full.shape)
     hint, mask = rc.last_hints
     assert (mask >= 0.5).mean() > 0.8

@@ -201,8 +201,8 @@ def test_cpu_runtime_on_an_explicit_cuda_device_is_refused():
 def test_lineart_stages_and_generator_run_through_the_runtime(name, tmp_path):
     """The line-art stages (3 output channels, 1 and 7 input channels) and the automatic colouriser built
     with backend=NAME run on that runtime and give torch's output."""
-    from framecolor.lineart import TwoStage
-    from framecolor.pipeline import Colorizer
+    from framecolor.colorizers.lineart import TwoStage
+    from framecolor.colorizers.automatic import Colorizer
 
     torch.manual_seed(0)
     draft = UNet(UNetConfig(in_channels=1, out_channels=3, base_channels=4, depth=3, max_channels=16,

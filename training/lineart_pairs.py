@@ -4,7 +4,7 @@ The design is the two-stage sketch colourisation of Zhang, Li, Wong, Ji and Liu,
 Colorization", ACM Transactions on Graphics 37(6) (SIGGRAPH Asia), 2018: a drafting network splashes
 colour over the line art, then a refinement network, trained on drafts corrupted by simulated mistakes and
 optionally guided by colour hints, corrects them.  Both stages predict full Lab (line art has no
-luminance to keep), see :mod:`framecolor.lineart`.
+luminance to keep), see :mod:`framecolor.colorizers.lineart`.
 
 Every sample starts from a random colour crop (from the same ``--data`` sources as ordinary training,
 :class:`training.data.PairDataset`); its line art is extracted on the spot (:func:`training.lineart.xdog`
@@ -22,8 +22,8 @@ mostly, the high-pass method sometimes, with a random line width) so every crop 
   optical flow).
 
 Network scalings are those of :mod:`framecolor.color` (L / 50 - 1, ab / 110), shared with inference through
-:func:`framecolor.lineart.line_input`, :func:`framecolor.lineart.lab_to_net` and
-:func:`framecolor.lineart.refine_input`.
+:func:`framecolor.colorizers.lineart.line_input`, :func:`~framecolor.colorizers.lineart.lab_to_net` and
+:func:`~framecolor.colorizers.lineart.refine_input`.
 """
 
 from __future__ import annotations
@@ -31,7 +31,7 @@ from __future__ import annotations
 import numpy as np
 
 from framecolor import color
-from framecolor.lineart import lab_to_net, line_input, refine_input
+from framecolor.colorizers.lineart import lab_to_net, line_input, refine_input
 
 from .data import DerivedPairDataset, PairDataset, random_crop
 from .draft_errors import simulate_draft

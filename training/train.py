@@ -282,7 +282,7 @@ def _lineart_data(data: PairDataset, o: TrainOptions, device: torch.device):
         return DraftPairDataset(data)
     draft = None
     if o.draft_model is not None:
-        from framecolor.lineart import load_stage_model
+        from framecolor.colorizers.lineart import load_stage_model
 
         draft = load_stage_model(o.draft_model, "draft").to(device).eval()
     return RefinePairDataset(data, draft_model=draft, real_draft_share=o.real_draft_share)
@@ -316,7 +316,7 @@ def render_grid(generator, L: torch.Tensor, ab: torch.Tensor) -> np.ndarray:
         pred = generator(L.to(next(generator.parameters()).device)).float().cpu()
     generator.train(was_training)
     if ab.shape[1] == 3:
-        from framecolor.lineart import net_to_lab
+        from framecolor.colorizers.lineart import net_to_lab
 
         rows = []
         for i in range(L.shape[0]):

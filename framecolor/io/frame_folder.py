@@ -77,6 +77,16 @@ class FrameFolderReader:
                 raise UserError(f"{self.path / name}: {depth}-bit frame in a folder of "
                                 f"{self.bit_depth}-bit frames")  # fmt: skip
 
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+        return False
+
+    def close(self) -> None:
+        """Nothing held open between frames (as a video reader's container is): here for a uniform reader."""
+
     def selected(self) -> list[int]:
         """Positions (in natural order) of the frames this reader yields."""
         return list(range(len(self.names)))[self.start : self.end : self.every]
@@ -166,6 +176,10 @@ class FrameFolderWriter:
                 pass
             raise UserError(f"{final}: cannot write ({e.strerror})") from None
         self.written += 1
+
+    def abort(self) -> None:
+        """Stop writing (frames already written stay: each is complete); stray temporaries are removed."""
+        self.close()
 
     def close(self) -> None:
         """Nothing buffered: every file was complete when written. Removes stray temporaries."""

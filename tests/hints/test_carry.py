@@ -60,7 +60,7 @@ def test_carried_frames_skip_temporal_smoothing_and_match_temporal_off():
     sys.path.insert(0, str(Path(__file__).parent))
     from test_reference import _clip
 
-    from framecolor.pipeline import colorize_frames
+    from framecolor.api import colorize_frames
 
     frames, _ = _clip(6)
     on = list(colorize_frames(frames, references={0: frames[0]}, temporal="flow"))

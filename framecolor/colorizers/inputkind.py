@@ -1,4 +1,6 @@
-"""Tell binary line art from shaded grayscale on a few sampled frames (`--input-kind auto`).
+"""What the pictures are (``--input-kind gray|lineart|auto``): shaded grayscale, whose luminance is kept, or line
+art, coloured by the two-stage line-art models. ``auto`` tells binary line art from shaded grayscale on a few
+sampled frames of each input (:func:`decide_input_kind`, one log line per input).
 
 Line art is paper and ink: most pixels sit at the paper's white, and the rest are thin strokes (their
 anti-aliased edges are the only mid-tones).  Shaded grayscale has large areas of intermediate tone.  Per
@@ -16,9 +18,18 @@ The frames vote; a tie or no vote at all gives "gray", the safe choice (it keeps
 
 from __future__ import annotations
 
+import itertools
+import logging
+from pathlib import Path
+
 import numpy as np
 
-from .errors import UserError
+from ..errors import UserError
+
+log = logging.getLogger("framecolor")
+
+INPUT_KINDS = ("auto", "gray", "lineart")
+DETECT_FRAMES = 5  # frames sampled by --input-kind auto
 
 PAPER_LEVEL = 75.0  # L of the paper at least (a white or near-white sheet)
 PAPER_BAND = 10.0  # L units below the paper level that still count as paper
@@ -28,7 +39,7 @@ BLANK_INK = 5e-5  # below this share of ink a frame is blank paper (no vote)
 
 
 def _lightness(frame: np.ndarray) -> np.ndarray:
-    from . import color
+    from .. import color
 
     frame = np.asarray(frame)
     if frame.ndim == 3 and frame.shape[2] == 1:
@@ -93,3 +104,41 @@ def detect_input_kind(frames) -> tuple[str, str]:
     level = float(np.median([f["paper_level"] for f in feats]))
     return "gray", (f"shaded grayscale: {n_gray} of {n} frames have wide mid-tone or dark regions "
                     f"(paper {paper:.0%} of pixels at L {level:.0f}, {thick:.0%} of the rest in wide regions)")
+
+
+def parse_input_kind(value) -> str:
+    kind = str(value or "auto").strip().lower()
+    if kind not in INPUT_KINDS:
+        raise UserError(f"unknown --input-kind {value!r} (choose from {', '.join(INPUT_KINDS)})")
+    return kind
+
+
+def sample_frames(inp: Path, kind: str, n: int = DETECT_FRAMES, start=None, end=None) -> list[np.ndarray]:
+    """Up to ``n`` frames of an input for the input-kind decision: spread over a frame folder; for a video,
+    the first frames of the selected range a second apart-ish (every 12th), since the reader cannot seek."""
+    from ..io import open_reader
+
+    if kind == "folder":  # any frame of a folder can be read: spread the sample over the selection
+        every = max(1, len(open_reader(inp, kind, start=start, end=end)) // n)
+    else:  # a video is read from its start: its first frames, about half a second apart
+        every = 12
+    reader = open_reader(inp, kind, start=start, end=end, every=every, luma_only=True)
+    try:
+        return [f.image for f in itertools.islice(reader, n)]
+    finally:
+        reader.close()
+
+
+def decide_input_kind(requested: str, name: str, frames) -> str:
+    """'gray' or 'lineart' for ``--input-kind requested``; auto looks at ``frames`` (a callable giving the
+    sampled frames, called only for auto) and logs its decision in one line."""
+    requested = parse_input_kind(requested)
+    if requested != "auto":
+        return requested
+    sample = frames()
+    if not sample:
+        log.info("%s: input kind gray (no frames to look at)", name)
+        return "gray"
+    kind, reason = detect_input_kind(sample)
+    log.info("%s: input kind %s (auto: %s)", name, kind, reason)
+    return kind
