@@ -1,4 +1,5 @@
-"""framecolor.hints.carry: the per-pixel choice between carried candidates, and full-size frames through the pipeline."""
+"""framecolor.hints.carry: the per-pixel choice between carried candidates, and full-size frames through the
+colouring stream."""
 
 import numpy as np
 
@@ -54,11 +55,7 @@ def test_grow_fill_stays_on_its_side_of_a_line():
 def test_carried_frames_skip_temporal_smoothing_and_match_temporal_off():
     """Full-size carried ab goes through `--temporal flow` unchanged (no shape error, no smoothing):
     a keyed clip comes out the same with temporal smoothing on and off."""
-    import sys
-    from pathlib import Path
-
-    sys.path.insert(0, str(Path(__file__).parent))
-    from test_reference import _clip
+    from clips import reference_clip as _clip
 
     from framecolor.api import colorize_frames
 

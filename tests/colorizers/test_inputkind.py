@@ -1,4 +1,4 @@
-"""Input-kind detection (framecolor/inputkind.py): binary line art vs shaded grayscale, on synthetic
+"""Input-kind detection (framecolor/colorizers/inputkind.py): binary line art vs shaded grayscale, on synthetic
 drawings, the paint-bucket line art, and gray versions of photos, clips and anime stills."""
 
 from __future__ import annotations

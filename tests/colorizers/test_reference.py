@@ -13,58 +13,16 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
+from clips import REF_H as H, REF_W as W, REF_WORLDS as WORLDS
+from clips import reference_clip as _clip, reference_frame as shapes_frame
 from framecolor import color
+from framecolor.api import colorize_frames
+from framecolor.colorizers.reference import ReferenceColorizer, scan
 from framecolor.errors import UserError
 from framecolor.hints.appliers import Densifier
 from framecolor.hints.points import PointHint
 from framecolor.hints.references import Reference
-from framecolor.api import colorize_frames
-from framecolor.colorizers.reference import ReferenceColorizer, scan
 from framecolor.stream import luminance_pair
-
-W, H = 112, 64
-WORLDS = [  # background tint, then three shape colours (sRGB)
-    ((70, 110, 170), [(230, 200, 40), (200, 40, 60), (40, 170, 90)]),
-    ((150, 90, 60), [(40, 200, 220), (150, 60, 200), (250, 140, 30)]),
-]
-
-
-def _background(world: int) -> np.ndarray:
-    rng = np.random.default_rng(10 + world)
-    noise = cv2.resize(rng.random((H // 8, W // 8)).astype(np.float32), (W, H), interpolation=cv2.INTER_CUBIC)
-    ramp = np.linspace(0.55, 1.0, H, dtype=np.float32)[:, None]
-    tint = np.array(WORLDS[world][0], np.float32)
-    return np.clip(tint * (ramp * (0.8 + 0.4 * noise))[..., None], 0, 255)
-
-
-def shapes_frame(t: int, world: int = 0) -> tuple[np.ndarray, list[np.ndarray]]:
-    """Frame t of a clip of three flat-coloured, dark-outlined shapes moving 1-2 px per frame over a textured
-    background; also each shape's interior mask (eroded, away from outlines and the other shapes)."""
-    img = _background(world).copy()
-    colours = WORLDS[world][1]
-    o = 3 * world  # the second world starts elsewhere
-    specs = [  # one horizontal band each, so they never overlap
-        ("disc", (int(16 + 1.5 * t + o), int(12 + 0.1 * t))),
-        ("box", (int(92 - 1.0 * t - o), 36)),
-        ("tri", (int(20 + 1.0 * t + o), 54)),
-    ]
-    masks = []
-    for (kind, (cx, cy)), c in zip(specs, colours):
-        m = np.zeros((H, W), np.uint8)
-        if kind == "disc":
-            cv2.circle(m, (cx, cy), 10, 1, -1)
-        elif kind == "box":
-            cv2.rectangle(m, (cx - 10, cy - 7), (cx + 10, cy + 7), 1, -1)
-        else:
-            cv2.fillPoly(m, [np.array([(cx - 12, cy + 9), (cx + 12, cy + 9), (cx, cy - 11)], np.int32)], 1)
-        img[m > 0] = c
-        edge = cv2.morphologyEx(m, cv2.MORPH_GRADIENT, np.ones((3, 3), np.uint8))
-        img[edge > 0] = (25, 20, 20)
-        for prev in masks:  # later shapes cover earlier ones
-            prev &= (1 - m).astype(bool)
-        masks.append(m.astype(bool))
-    inner = [cv2.erode(m.astype(np.uint8), np.ones((7, 7), np.uint8)).astype(bool) for m in masks]
-    return img.astype(np.uint8), inner
 
 
 def _ciede(rgb_a, rgb_b) -> float:
@@ -83,11 +41,6 @@ def _shape_colours(rgb: np.ndarray, masks) -> list[np.ndarray]:
         mean = lab[m].mean(0).astype(np.float32)
         out.append(np.clip(color.lab_to_rgb(mean[None, None])[0, 0] * 255, 0, 255))
     return out
-
-
-def _clip(n=31, world=0):
-    frames, masks = zip(*(shapes_frame(t, world) for t in range(n)))
-    return list(frames), list(masks)
 
 
 def test_colours_follow_one_key_for_30_frames():
