@@ -115,14 +115,12 @@ def decode_stage(path: Path, frames: int | None, render_size: int, luma_only: bo
     """The decode thread's work alone (decode, L at full size, L at render size): (frames, seconds,
     frames that took the luminance-only path)."""
     from framecolor.io.video_reader import VideoReader
-    from framecolor.stream import frame_luminance, render_shape
-    from framecolor.upsample import resize
+    from framecolor.stream import luminance_pair
 
     reader = VideoReader(path, end=frames, luma_only=luma_only)
-    h, w = render_shape(reader.info.height, reader.info.width, render_size)
-    n, t0 = 0, time.perf_counter()
+    n, t0, shapes = 0, time.perf_counter(), {}
     for frame in reader:
-        resize(frame_luminance(frame.image), w, h, "area")
+        luminance_pair(frame.image, render_size, shapes)
         n += 1
     return n, time.perf_counter() - t0, reader.frames_luma
 
@@ -213,20 +211,12 @@ def installed_backends(device: str) -> list[str]:
 
 
 def sample_L(path: Path, count: int, render_size: int) -> list[np.ndarray]:
-    """Render-size L of the first ``count`` frames of the input, prepared as the pipeline prepares them."""
+    """Render-size L of the first ``count`` frames of the input, prepared as the colouring stream prepares them."""
     from framecolor.io import open_reader
-    from framecolor.stream import frame_luminance, render_shape
-    from framecolor.upsample import resize
+    from framecolor.stream import luminance_pair
 
-    reader = open_reader(path, end=count, luma_only=True)
-    out = []
-    for frame in reader:
-        L = frame_luminance(frame.image)
-        h, w = render_shape(*L.shape, render_size)
-        out.append(resize(L, w, h, "area"))
-    if hasattr(reader, "close"):
-        reader.close()
-    return out
+    with open_reader(path, end=count, luma_only=True) as reader:
+        return [luminance_pair(frame.image, render_size)[1] for frame in reader]
 
 
 def ab_difference(colorizer, reference: list[np.ndarray], L_small: list[np.ndarray]) -> tuple[float, float]:

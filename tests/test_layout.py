@@ -1,6 +1,6 @@
 """The shape of the package (issue 15): the ground floor imports nothing from above, its modules import each
-other without a cycle (lazy imports inside functions included), no module grows past 600 lines, and
-``framecolor --help`` loads nothing heavy.
+other without a cycle (lazy imports inside functions included), no module grows past 600 lines, every module
+is on the map (docs/architecture.md), and ``framecolor --help`` loads nothing heavy.
 
 Everything is read from the source with :mod:`ast`; nothing is imported, so a test fails on the import line that
 breaks the rule, not on a side effect.
@@ -150,6 +150,14 @@ def test_no_module_over_600_lines():
     long = {str(p.relative_to(ROOT)): n for p in modules().values()
             if (n := len(p.read_text().splitlines())) > MAX_LINES}
     assert not long, long
+
+
+def test_every_module_is_on_the_map():
+    """docs/architecture.md, the map of the code, has a line for every module of framecolor/ (a module added or
+    moved without updating the map fails here)."""
+    text = (ROOT / "docs" / "architecture.md").read_text()
+    missing = [str(p.relative_to(ROOT)) for p in modules().values() if f"`{p.relative_to(ROOT)}`" not in text]
+    assert not missing, missing
 
 
 def test_help_loads_nothing_heavy():

@@ -192,5 +192,5 @@ def make_lineart_reference(frames_again, colorizer: LineArtColorizer, references
     log.info("line-art reference mode: %d shot(s) starting at frames %s; keys for %s", len(plan.cuts) + 1,
              plan.shot_starts()[:50], keyed[:50])
     if region_fill is None:
-        region_fill = getattr(colorizer, "region_fill", True)
+        region_fill = colorizer.region_fill
     return LineArtReferenceColorizer(colorizer, references, points, plan, key_lines, cut_threshold, region_fill)

@@ -24,8 +24,8 @@ from .side_streams import SideStreams
 log = logging.getLogger("framecolor")
 
 VIDEO_CODECS = ("libx264", "libx265", "ffv1", "prores_ks")
-# x264's own default ("medium") spent a third of the CPU of a 1080p frame on 2 cores; at CRF 18 "faster"
-# took 45% less CPU for 1.4% more bytes on bigbuckbunny at 1080p (benchmarks/RESULTS.md, issue 7).
+# x264's own default ("medium") spent a third of the CPU of a 1080p frame on 2 cores; "faster" costs much less
+# CPU for a few more bytes at the same CRF (benchmarks/RESULTS.md, issue 7).
 DEFAULT_PRESETS = {"libx264": "faster"}
 
 
