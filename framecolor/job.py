@@ -152,12 +152,22 @@ def load_colorizer(options: RunOptions, out: Path | None = None, announce: bool 
         colorizer = Colorizer(options.model, device=options.device, backend=options.backend, batch=options.batch,
                               render_size=options.render_size, precision=options.precision)
     except UserError as exc:
-        if options.model is not None or not options.keyed:
+        if options.model is not None or not options.keyed or _default_model_installed():
             raise
         return MissingModel(exc, options.batch, options.render_size)
     if announce:
         log.info("%s", colorizer.describe())
     return colorizer
+
+
+def _default_model_installed() -> bool:
+    from .checkpoint import default_model_path
+
+    try:
+        default_model_path()
+    except UserError:
+        return False
+    return True
 
 
 def _lineart_colorizer(options: RunOptions) -> InferStage:

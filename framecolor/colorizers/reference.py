@@ -14,8 +14,11 @@ Per shot (shots from :class:`framecolor.temporal.cuts.CutDetector`, the same det
      accumulate, which source 1 corrects wherever it is trusted);
 
   where both are trusted the key wins; point hints of frame t are painted over the result;
-* the applier (the hint network, or the edge-aware densifier) turns the hint map into frame t's ab; the
-  pipeline then smooths and upsamples it like any other prediction.
+* the applier (the edge-aware densifier) turns the hint map into frame t's ab; the colouring stream then
+  smooths and upsamples it like any other prediction.
+
+This render-size method is the base of the line-art reference mode; ``framecolor run --reference`` on gray input
+carries the keys at full resolution instead (:mod:`framecolor.colorizers.carrying`), on the same plan.
 
 A shot without a key is coloured automatically by the default model. A point hint on a frame of a keyless
 shot turns that frame into the shot's key from there on: the automatic colouring of the frame corrected by
