@@ -55,7 +55,7 @@ def read_video(path: Path, indices=None) -> list[np.ndarray]:
 
 
 def read_png(path: Path) -> np.ndarray:
-    from framecolor.media import read_image
+    from framecolor.io.images import read_image
 
     return read_image(path)
 

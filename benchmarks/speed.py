@@ -2,11 +2,11 @@
 
 For each (backend, batch, render size) of the sweep, on the same input and the same frames:
 
-* io-only frames/s: decode + encode with framecolor.media and no model (the floor the product can reach);
+* io-only frames/s: decode + encode with framecolor.io and no model (the floor the product can reach);
 * model-only frames/s: the generator's forward pass on prepared tensors of the render shape;
   (both measured just before and just after each end-to-end run and averaged: on a shared machine the
   load drifts, and the runs are in the JSON);
-* end-to-end frames/s: :func:`framecolor.pipeline.run` (decode, L, generator, smoothing, upsampling, encode);
+* end-to-end frames/s: :func:`framecolor.run` (decode, L, generator, smoothing, upsampling, encode);
 * the ratios end-to-end / io-only and end-to-end / min(io-only, model-only) (1.0 means the stages overlap
   perfectly), peak RSS, device name, backend, batch and render size;
 * the largest and mean difference of the predicted ab (Lab units) against torch fp32 on real frames of
@@ -81,30 +81,30 @@ def device_name(device: str) -> str:
 
 # ------------------------------------------------------------------------------------------- parts
 def _input_kind(path: Path) -> str:
-    from framecolor.pipeline import input_kind
+    from framecolor.io.paths import source_kind
 
-    return input_kind(path)
+    return source_kind(path)
 
 
 def io_only(path: Path, frames: int | None, workdir: Path) -> tuple[int, float]:
     """Decode + encode with the product's media code, no model: (frames, seconds)."""
-    from framecolor import media
+    from framecolor.io import open_reader
+    from framecolor.io.frame_folder import FrameFolderWriter
+    from framecolor.io.video_writer import VideoWriter
 
-    kind = _input_kind(path)
     t0 = time.perf_counter()
     n = 0
-    if kind == "video":
-        reader = media.VideoReader(path, end=frames)
+    reader = open_reader(path, end=frames)
+    if reader.kind == "video":
         out = workdir / f"io{path.suffix if path.suffix else '.mkv'}"
-        with media.VideoWriter(out, source=reader.info, overwrite=True,
+        with VideoWriter(out, source=reader.info, overwrite=True,
                                end_time=_end_time(reader.info, frames)) as writer:
             for frame in reader:
                 writer.write(frame)
                 n += 1
         reader.close()
     else:
-        reader = media.FrameFolderReader(path, end=frames)
-        with media.FrameFolderWriter(workdir / "io_frames", overwrite=True) as writer:
+        with FrameFolderWriter(workdir / "io_frames", overwrite=True) as writer:
             for frame in reader:
                 writer.write(frame)
                 n += 1
@@ -114,15 +114,13 @@ def io_only(path: Path, frames: int | None, workdir: Path) -> tuple[int, float]:
 def decode_stage(path: Path, frames: int | None, render_size: int, luma_only: bool) -> tuple[int, float, int]:
     """The decode thread's work alone (decode, L at full size, L at render size): (frames, seconds,
     frames that took the luminance-only path)."""
-    from framecolor import media
-    from framecolor.pipeline import frame_luminance, render_shape
-    from framecolor.upsample import resize
+    from framecolor.io.video_reader import VideoReader
+    from framecolor.stream import luminance_pair
 
-    reader = media.VideoReader(path, end=frames, luma_only=luma_only)
-    h, w = render_shape(reader.info.height, reader.info.width, render_size)
-    n, t0 = 0, time.perf_counter()
+    reader = VideoReader(path, end=frames, luma_only=luma_only)
+    n, t0, shapes = 0, time.perf_counter(), {}
     for frame in reader:
-        resize(frame_luminance(frame.image), w, h, "area")
+        luminance_pair(frame.image, render_size, shapes)
         n += 1
     return n, time.perf_counter() - t0, reader.frames_luma
 
@@ -135,15 +133,12 @@ def _end_time(info, frames):
 
 def frame_shape(path: Path) -> tuple[int, int]:
     """(H, W) of the input's frames."""
-    from framecolor import media
+    from framecolor.io import open_reader
 
-    if _input_kind(path) == "video":
-        info = media.probe_video(path)
-        return info.height, info.width
-    reader = media.FrameFolderReader(path, end=1)
-    for frame in reader:
-        return frame.image.shape[:2]
-    raise UserError(f"{path}: no frames")
+    reader = open_reader(path, end=1)
+    if reader.kind == "video":
+        return reader.info.height, reader.info.width
+    return reader.height, reader.width
 
 
 def model_only(forward, shape: tuple[int, int], batch: int, frames: int, min_seconds: float = 2.0,
@@ -165,9 +160,10 @@ def model_only(forward, shape: tuple[int, int], batch: int, frames: int, min_sec
 
 def end_to_end(path: Path, colorizer, frames: int | None, workdir: Path,
                temporal: str | None = None) -> tuple[int, float, float]:
-    """:func:`framecolor.pipeline.run` on the input: (frames written, seconds, CPU seconds of this process).
+    """:func:`framecolor.run` on the input: (frames written, seconds, CPU seconds of this process).
     ``temporal`` None is the product's default (flow for video, off for frame folders)."""
-    from framecolor.pipeline import RunOptions, run
+    from framecolor.api import run
+    from framecolor.job import RunOptions
 
     kind = _input_kind(path)
     out = workdir / (f"e2e{path.suffix or '.mkv'}" if kind == "video" else "e2e_frames")
@@ -181,11 +177,10 @@ def end_to_end(path: Path, colorizer, frames: int | None, workdir: Path,
 
 
 def _count_frames(out: Path, kind: str) -> int:
-    from framecolor import media
+    from framecolor.io import open_reader
 
-    if kind == "video":
-        return sum(1 for _ in media.VideoReader(out))
-    return len(media.FrameFolderReader(out))
+    reader = open_reader(out, kind)
+    return sum(1 for _ in reader) if kind == "video" else len(reader)
 
 
 # ------------------------------------------------------------------------------------------ backends
@@ -216,23 +211,12 @@ def installed_backends(device: str) -> list[str]:
 
 
 def sample_L(path: Path, count: int, render_size: int) -> list[np.ndarray]:
-    """Render-size L of the first ``count`` frames of the input, prepared as the pipeline prepares them."""
-    from framecolor import media
-    from framecolor.pipeline import frame_luminance, render_shape
-    from framecolor.upsample import resize
+    """Render-size L of the first ``count`` frames of the input, prepared as the colouring stream prepares them."""
+    from framecolor.io import open_reader
+    from framecolor.stream import luminance_pair
 
-    if _input_kind(path) == "video":
-        reader = media.VideoReader(path, end=count, luma_only=True)
-    else:
-        reader = media.FrameFolderReader(path, end=count)
-    out = []
-    for frame in reader:
-        L = frame_luminance(frame.image)
-        h, w = render_shape(*L.shape, render_size)
-        out.append(resize(L, w, h, "area"))
-    if hasattr(reader, "close"):
-        reader.close()
-    return out
+    with open_reader(path, end=count, luma_only=True) as reader:
+        return [luminance_pair(frame.image, render_size)[1] for frame in reader]
 
 
 def ab_difference(colorizer, reference: list[np.ndarray], L_small: list[np.ndarray]) -> tuple[float, float]:
@@ -254,7 +238,8 @@ def run_speed(path: Path, model=None, backends=None, batches=(4,), render_sizes=
 
     from framecolor.backends import TorchBackend, resolve_device
     from framecolor.checkpoint import load_generator
-    from framecolor.pipeline import Colorizer, render_shape
+    from framecolor.colorizers.automatic import Colorizer
+    from framecolor.stream import render_shape
 
     path = Path(path)
     specs = [parse_backend_spec(b) for b in (backends or installed_backends(resolve_device(device)))]

@@ -1,6 +1,6 @@
 """CPU milliseconds per frame of each stage of the pipeline, measured one stage at a time.
 
-The product runs the stages overlapped on three threads (framecolor.pipeline); to charge each its own
+The product runs the stages overlapped on three threads (framecolor.stream); to charge each its own
 cost, this runs them as phases over the same first N frames of a video: every frame goes through one
 stage before any goes through the next, and each phase is timed with the process's CPU clock (all its
 threads, so a stage's helper threads -- the codec's, OpenVINO's, the two upsampling strips -- count, and
@@ -29,8 +29,10 @@ def stage_costs(path: Path, colorizer, frames: int = 24, workdir: Path | None = 
     """{stage: CPU ms per frame} (plus 'total' and 'frames') for the first ``frames`` frames of a video."""
     import tempfile
 
-    from framecolor import media
-    from framecolor.pipeline import frame_luminance, make_smoother, render_shape
+    from framecolor.io.video_reader import VideoReader
+    from framecolor.io.video_writer import VideoWriter
+    from framecolor.stream import frame_luminance, render_shape
+    from framecolor.temporal import make_smoother
     from framecolor.upsample import resize, upsample_to_rgb
 
     cpu: dict[str, float] = {}
@@ -41,7 +43,7 @@ def stage_costs(path: Path, colorizer, frames: int = 24, workdir: Path | None = 
         cpu[name] = cpu.get(name, 0.0) + time.process_time() - c0
         return result
 
-    reader = media.VideoReader(path, end=frames, luma_only=True)
+    reader = VideoReader(path, end=frames, luma_only=True)
     info = reader.info
     decoded = phase("decode", lambda: list(reader))
     reader.close()
@@ -68,7 +70,7 @@ def stage_costs(path: Path, colorizer, frames: int = 24, workdir: Path | None = 
 
     smoother = make_smoother(temporal)
     if smoother is not None:
-        from framecolor.temporal import TemporalItem
+        from framecolor.temporal.smoothers import TemporalItem
 
         flow_cpu = [0.0]
         plain_flow = smoother._flow
@@ -101,7 +103,7 @@ def stage_costs(path: Path, colorizer, frames: int = 24, workdir: Path | None = 
         out = Path(workdir or tmp) / f"stages{path.suffix or '.mkv'}"
 
         def encode():
-            with media.VideoWriter(out, source=info, overwrite=True) as writer:
+            with VideoWriter(out, source=info, overwrite=True) as writer:
                 for frame, image in zip(decoded, rgb):
                     frame.image = image
                     writer.write(frame)

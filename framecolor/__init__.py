@@ -13,12 +13,8 @@ __all__ = ["adapt", "colorize_frames", "run", "__version__"]
 
 
 def __getattr__(name):
-    if name in ("colorize_frames", "run"):
-        from . import pipeline
+    if name in __all__ and name != "__version__":
+        from . import api
 
-        return getattr(pipeline, name)
-    if name == "adapt":
-        from .adaptation import adapt
-
-        return adapt
+        return getattr(api, name)
     raise AttributeError(f"module 'framecolor' has no attribute {name!r}")

@@ -47,10 +47,10 @@ from typing import Iterable, Sequence
 import numpy as np
 
 from .errors import MediaError, UserError
+from .io.paths import KEY_IMAGE_EXTENSIONS
 
 log = logging.getLogger("framecolor")
 
-IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp", ".webp"}
 DEFAULT_MINUTES = 3.0
 MIN_USEFUL_STEPS = 100  # below this the keys barely show in the output (RESULTS.md, issue 16: adaptation)
 CALIBRATION_STEPS = 4  # steps timed to turn a budget in minutes into a step count
@@ -153,7 +153,7 @@ def check_colour(key: Key) -> None:
 
 def _key_files(path: Path) -> list[Path]:
     if path.is_dir():
-        files = sorted(p for p in path.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
+        files = sorted(p for p in path.iterdir() if p.is_file() and p.suffix.lower() in KEY_IMAGE_EXTENSIONS)
         if not files:
             raise UserError(f"{path}: folder holds no key images (png, jpg, tif, bmp, webp)")
         return files
@@ -163,9 +163,9 @@ def _key_files(path: Path) -> list[Path]:
 
 
 def load_keys(items: Iterable) -> list[Key]:
-    """Keys from paths (images, or folders of them), in-memory RGB arrays, or framecolor.hints.Reference
+    """Keys from paths (images, or folders of them), in-memory RGB arrays, or framecolor.hints.references.Reference
     objects; every key read and checked for colour, so bad input stops here, before any training."""
-    from .media import read_image
+    from .io.images import read_image
 
     keys: list[Key] = []
     for item in items:

@@ -19,11 +19,11 @@ import logging
 import os
 import shutil
 from dataclasses import dataclass
-from fractions import Fraction
 from pathlib import Path
 from typing import Callable
 
 from .errors import UserError
+from .io.paths import default_output_path, source_kind, writes_video
 
 log = logging.getLogger("framecolor")
 
@@ -71,29 +71,6 @@ class Job:
         return f"{self.inp}: {self.frames} frames in {self.seconds:.1f} s ({rate:.2f} frames/s) -> {self.out}"
 
 
-def parse_fps(text) -> Fraction | None:
-    """``--fps``: 24, 23.976, 24000/1001."""
-    if text is None:
-        return None
-    try:
-        fps = Fraction(str(text).strip())
-    except (ValueError, ZeroDivisionError):
-        raise UserError(f"--fps {text!r}: not a frame rate (examples: 24, 23.976, 24000/1001)") from None
-    if fps <= 0 or fps > 1000:
-        raise UserError(f"--fps {text!r}: must be above 0 and at most 1000")
-    return fps
-
-
-def writes_video(kind: str | None, out: Path) -> bool:
-    """Whether this output is a video file: always for a video input; for a frame folder when ``-o`` has a
-    video extension (and is not an existing folder)."""
-    from .media import is_video_path
-
-    if kind == "video":
-        return True
-    return kind == "folder" and is_video_path(out) and not out.is_dir()
-
-
 def _existing_ancestor(path: Path) -> Path:
     probe = path
     while not probe.exists() and probe != probe.parent:
@@ -116,10 +93,7 @@ def plan_output(inp: Path, output: Path | None, many: bool, overwrite: bool, ski
 
     ``output_dir``: ``-o`` was written with a trailing slash, so it names a folder even when it does not
     exist yet. ``skip``: the video output exists and ``skip_existing`` asks to keep it."""
-    from .media import default_output_path
-    from .pipeline import input_kind
-
-    kind = input_kind(inp)
+    kind = source_kind(inp)
     if output is None:
         out = default_output_path(inp)
     elif many or (kind == "video" and (output_dir or output.is_dir())):
@@ -199,13 +173,10 @@ def _warn_if_disk_too_small(job: Job) -> None:
 def _probe(job: Job, options) -> None:
     """Read what can be read without the model: a video's header and first frame, a folder's frame sizes;
     the output's container and codec."""
-    from .media import FrameFolderReader, VideoReader, check_video_output
+    from .io import open_reader
+    from .io.video_writer import check_video_output
 
-    if job.kind == "video":
-        VideoReader(job.inp, start=options.start, end=options.end, every=options.every)
-    else:
-        start, end = options.start, options.end
-        FrameFolderReader(job.inp, start=start, end=end, every=options.every)
+    open_reader(job.inp, job.kind, start=options.start, end=options.end, every=options.every)
     if job.writes_video and not job.skipped:
         check_video_output(job.out, options.codec)
 
@@ -252,7 +223,7 @@ def plan_jobs(inputs: list[Path], output: Path | None, options, output_dir: bool
 def run_jobs(jobs: list[Job], options, make_colorizer: Callable[[], object], run_one: Callable) -> None:
     """Colour each runnable job in turn; the model loads once, when the first job needs it. With several
     jobs a failing input is logged and recorded, and the next is tried; Ctrl-C and signals stop the run."""
-    from .pipeline import StreamStats
+    from .stream import StreamStats
 
     many = len(jobs) > 1
     colorizer = None
@@ -275,6 +246,20 @@ def run_jobs(jobs: list[Job], options, make_colorizer: Callable[[], object], run
                 raise
             job.error = _naming(exc, job.inp)
             log.error("error: %s", job.error)
+
+
+def plan_outputs(inputs: list[Path], output: Path | None, overwrite: bool, skip_existing: bool = False,
+                 output_dir: bool = False, fps=None) -> list[Path]:
+    """Output path of each input, checked before any work starts (so a batch does not fail half-way);
+    the first problem is raised (:func:`plan_jobs` keeps each input's problem instead). For the Python API
+    (:func:`framecolor.run`, Ray's ``run_on_cluster``)."""
+    many = len(inputs) > 1
+    if many and output is not None and output.exists() and not output.is_dir():
+        raise UserError(f"{output}: with several inputs, -o must be a folder")
+    jobs = [Job(Path(inp), plan_output(Path(inp), output, many, overwrite, skip_existing, output_dir, fps)[0])
+            for inp in inputs]
+    _same_outputs(jobs)
+    return [job.out for job in jobs]
 
 
 def raise_if_failed(jobs: list[Job]) -> None:

@@ -1,7 +1,9 @@
-"""The `framecolor` command line.  Commands only parse options and wire the stages together.
+"""The `framecolor` command line: Click wiring only. Commands parse options and hand them to the modules
+that do the work (``run``: :class:`framecolor.job.RunOptions`, :mod:`framecolor.batch`, :mod:`framecolor.job`,
+:mod:`framecolor.scaleout`).
 
-torch, av and cv2 are imported inside the commands, so `framecolor --help` stays fast.  The `train` and
-`bench` commands live in training/cli.py and benchmarks/cli.py and are attached lazily by import path
+torch, av, cv2 and numpy are imported inside the commands, so `framecolor --help` stays fast.  The `train`,
+`bench` and `lineart-pairs` commands live in training/ and benchmarks/ and are attached lazily by import path
 (Click's documented lazy-loading group), so the product never imports them unless asked.
 """
 
@@ -16,12 +18,15 @@ from pathlib import Path
 import click
 
 from .errors import UserError
+from .temporal import SMOOTHERS
 
 log = logging.getLogger("framecolor")
 
 LAZY_COMMANDS = {
     "train": ("training.cli", "train", "Train a generator on your own material (extra: train)."),
     "bench": ("benchmarks.cli", "bench", "Quality and speed benchmarks (extra: bench)."),
+    "lineart-pairs": ("training.lineart_cli", "lineart_pairs",
+                      "Line-art training pairs from a video or frame folder (extra: train)."),
 }
 
 
@@ -116,10 +121,6 @@ def cli(ctx, quiet, verbose):
     _setup_logging(quiet, verbose)
 
 
-def _position(value):
-    return value  # parsed by media.parse_position once the input is known
-
-
 @cli.command(epilog=EXIT_CODES)
 @click.argument("inputs", nargs=-1, required=True, type=click.Path(path_type=Path))
 @click.option("-o", "--output", type=click.Path(),
@@ -135,7 +136,7 @@ def _position(value):
               help="auto: TensorRT on a GPU where installed; on CPU OpenVINO, else ONNX Runtime, else torch.")
 @click.option("--precision", default="auto", show_default=True, type=click.Choice(["auto", "fp32", "bf16", "fp16"]),
               help="auto: fp16 on CUDA; bf16 with OpenVINO where the CPU has native bf16; else fp32.")
-@click.option("--temporal", type=click.Choice(["flow", "off"]), help="Temporal smoothing (default: flow for video, off for frame folders).")
+@click.option("--temporal", type=click.Choice(list(SMOOTHERS)), help="Temporal smoothing (default: flow for video, off for frame folders).")
 @click.option("--cut-threshold", type=float,
               help="Scene-cut sensitivity: the percentage of the picture that must be new content (default 2.0; "
                    "lower finds more cuts).")
@@ -186,8 +187,7 @@ def _position(value):
 @click.pass_context
 def run(ctx, inputs, output, model, batch, render_size, device, backend, precision, temporal, cut_threshold, every,
         start, end, codec, crf, preset, pix_fmt, overwrite, skip_existing, fps, progress, ray_address, workers,
-        cpus_per_worker,
-        gpus_per_worker, split_episodes, references, hints_file, input_kind, draft_model,
+        cpus_per_worker, gpus_per_worker, split_episodes, references, hints_file, input_kind, draft_model,
         refine_model, adapt, adapt_minutes):
     """Colour videos (mkv, mp4, mov, avi, webm...) or folders of frames.
 
@@ -196,89 +196,35 @@ def run(ctx, inputs, output, model, batch, render_size, device, backend, precisi
     (frames, time, frames/s, output) and a non-zero exit when any failed. Re-running with --skip-existing
     finishes an interrupted or partly failed batch.
     """
-    from .batch import parse_fps, plan_jobs, raise_if_failed, run_jobs
-    from .lineart import parse_input_kind
-    from .pipeline import Colorizer, RunOptions, _run_one
+    from .batch import plan_jobs, raise_if_failed, run_jobs
+    from .job import RunOptions, colour_input, load_colorizer
 
-    input_kind = parse_input_kind(input_kind)  # a bad value is one line before any work
-    from .backends import check_backend
-
-    check_backend(backend, precision)  # a missing extra is one line before anything loads
     output_dir = output is not None and output.endswith(("/", os.sep))
     output = Path(output) if output is not None else None
     options = RunOptions(model=model, device=device, backend=backend, precision=precision, batch=batch,
-                         render_size=render_size,
-                         temporal=temporal, cut_threshold=cut_threshold, every=every, start=start, end=end,
-                         codec=codec, crf=crf, preset=preset, pix_fmt=pix_fmt, overwrite=overwrite,
-                         skip_existing=skip_existing, quiet=ctx.obj["quiet"], references=list(references),
-                         hints=hints_file, input_kind=input_kind,
-                         draft_model=draft_model, refine_model=refine_model, fps=parse_fps(fps),
-                         progress=progress, adapt=adapt, adapt_minutes=adapt_minutes)
+                         render_size=render_size, temporal=temporal, cut_threshold=cut_threshold, every=every,
+                         start=start, end=end, codec=codec, crf=crf, preset=preset, pix_fmt=pix_fmt,
+                         overwrite=overwrite, skip_existing=skip_existing, quiet=ctx.obj["quiet"],
+                         references=list(references), hints=hints_file, input_kind=input_kind,
+                         draft_model=draft_model, refine_model=refine_model, fps=fps, progress=progress,
+                         adapt=adapt, adapt_minutes=adapt_minutes).validate()
     inputs = list(inputs)
-    if adapt and not references:
-        raise UserError("--adapt learns from the keys: give them with --reference")
-    if adapt and input_kind == "lineart":
-        raise UserError("--adapt adapts the grayscale generator; it does not apply to --input-kind lineart")
-    if adapt_minutes is not None and not adapt:
-        raise UserError("--adapt-minutes is for --adapt")
     if ray_address is None and (workers is not None or split_episodes):
         raise UserError("--workers and --split-episodes need --ray")
     if (references or hints_file) and (len(inputs) > 1 or ray_address is not None):
         raise UserError("--reference and --hints name frames of one input: give a single input, without --ray")
-    _check_run_options(options)
     jobs = plan_jobs(inputs, output, options, output_dir=output_dir)
     if ray_address is not None:
-        _run_on_ray(jobs, options, ray_address, workers, cpus_per_worker, gpus_per_worker, split_episodes)
-    else:
-        def make_colorizer():
-            if input_kind == "lineart":  # the grayscale model would never be used: load the line-art stages
-                from .lineart import LineArtColorizer
+        from .scaleout import ClusterOptions, parse_address, run_jobs_on_ray
 
-                return LineArtColorizer(draft_model, refine_model, device=device, backend=backend, batch=batch,
-                                        render_size=render_size, precision=precision)
-            base = model
-            if adapt:  # the keys teach the generator first (cached beside the output)
-                from .pipeline import adapted_model
-
-                base = options.model = adapted_model(options, jobs[0].out)
-            colorizer = Colorizer(base, device=device, backend=backend, batch=batch, render_size=render_size,
-                                  precision=precision)
-            log.info("%s", colorizer.describe())
-            return colorizer
-
-        run_jobs(jobs, options, make_colorizer, _run_one)
+        run_jobs_on_ray(jobs, options, ClusterOptions(address=parse_address(ray_address), workers=workers,
+                                                      cpus_per_worker=cpus_per_worker,
+                                                      gpus_per_worker=gpus_per_worker, split=split_episodes))
+    else:  # the model loads once, when the first input needs it
+        run_jobs(jobs, options, lambda: load_colorizer(options, jobs[0].out, announce=True), colour_input)
     for job in jobs:
         click.echo(job.summary())
     raise_if_failed(jobs)
-
-
-def _check_run_options(options) -> None:
-    """Options that do not depend on the input, refused before any input is read or model loaded."""
-    from .pipeline import make_smoother, parse_batch
-
-    parse_batch(options.batch)
-    if options.every < 1:
-        raise UserError(f"--every must be at least 1 (got {options.every})")
-    if options.render_size is not None and options.render_size < 16:
-        raise UserError(f"--render-size must be at least 16 (got {options.render_size})")
-    make_smoother(options.temporal or "flow", options.cut_threshold)
-
-
-def _run_on_ray(jobs, options, ray_address, workers, cpus_per_worker, gpus_per_worker, split_episodes) -> None:
-    from .distributed import ClusterOptions, parse_address, run_cluster
-
-    cluster = ClusterOptions(address=parse_address(ray_address), workers=workers, cpus_per_worker=cpus_per_worker,
-                             gpus_per_worker=gpus_per_worker, split=split_episodes)
-    todo = [job for job in jobs if job.error is None and not job.skipped]
-    if not todo:
-        return
-    result = run_cluster([job.inp for job in todo], [job.out for job in todo], options, cluster)
-    for job in todo:
-        if job.inp in result.outputs:
-            job.done = True
-        else:
-            job.error = UserError(result.failures.get(job.inp, f"{job.inp}: not finished"))
-            job.error.exit_code = 1
 
 
 @cli.command()
@@ -293,21 +239,21 @@ def _run_on_ray(jobs, options, ray_address, workers, cpus_per_worker, gpus_per_w
 @click.option("--cut-threshold", type=float, help="Scene-cut sensitivity override.")
 @click.option("--overwrite", is_flag=True, help="Write into an existing non-empty folder.")
 @click.option("--lineart", type=click.Choice(["xdog", "highpass"]),
-              help="Write (line art, colour) training pairs into line/ and color/ instead (needs the training package).")
-def sample(input, output, every, scene_changes, new_content, cut_threshold, overwrite, lineart):
+              help="Write (line art, colour) training pairs into line/ and color/ instead (`framecolor lineart-pairs`; "
+                   "needs the training package).")
+@click.pass_context
+def sample(ctx, input, output, every, scene_changes, new_content, cut_threshold, overwrite, lineart):
     """Write every Nth frame (or the keys worth painting for reference mode) as PNG, named by frame number."""
     from .sampling import sample_frames
 
     if lineart:
         if scene_changes:
             raise UserError("--lineart samples every Nth frame; it does not combine with --scene-changes")
-        try:  # the line extractors belong to the training package, imported only when asked for
-            from training.lineart import write_pairs
-        except ImportError as exc:
-            raise UserError(f"--lineart needs the training package ({exc})") from None
-        n = write_pairs(input, output, every=every, method=lineart, overwrite=overwrite)
-        click.echo(f"{n} pairs written to {output}")
-        return
+        try:  # declared by the training package, reached through the group like `train` (never imported here)
+            pairs = ctx.find_root().command.get_command(ctx, "lineart-pairs")
+        except click.ClickException as exc:
+            raise UserError(f"--lineart needs the training package ({exc.message})") from None
+        return ctx.invoke(pairs, input=input, output=output, every=every, method=lineart, overwrite=overwrite)
 
     n = sample_frames(input, output, every=every, scene_changes=scene_changes, cut_threshold=cut_threshold,
                       overwrite=overwrite, new_content=new_content)

@@ -32,7 +32,7 @@ FORMATS = ("onnx", "tensorrt")
 def export_shape(config, height: int | None, width: int | None) -> tuple[int, int]:
     """(height, width) to export at: given sides, else the model's render size for a 16:9 frame (256 ->
     256x448); each rounded up to a multiple of 2**depth so the U-Net needs no padding."""
-    from .pipeline import render_shape
+    from .stream import render_shape
 
     size = config.render_size
     default_h, default_w = render_shape(size * 9, size * 16, size)

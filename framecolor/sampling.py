@@ -67,15 +67,15 @@ def sample_frames(input, output, every: int = 60, scene_changes: bool = False,
 
     With ``scene_changes``: the frames worth painting as reference-mode keys instead, under the same names
     (``--reference output/`` reads a frame number from the last digits of each name): frame 0 and the first
-    frame of every shot (:class:`framecolor.temporal.CutDetector`), plus, inside a shot, a frame where more
+    frame of every shot (:class:`framecolor.temporal.cuts.CutDetector`), plus, inside a shot, a frame where more
     than ``new_content`` percent of the picture is new since the last proposed key (a pan revealing new
-    scenery, a character entering; :func:`framecolor.temporal.content_distance`, at least ``MIN_GAP`` frames
+    scenery, a character entering; :func:`framecolor.temporal.cuts.content_distance`, at least ``MIN_GAP`` frames
     apart, and not within ``CUT_WAIT`` frames before a cut; None: off). A contact sheet of the proposals is
     written beside the folder (:func:`contact_sheet_path`). Returns how many frames were written."""
     import cv2
 
     from . import color
-    from .media import VideoReader
+    from .io.video_reader import VideoReader
 
     if every < 1:
         raise UserError(f"--every must be at least 1 (got {every})")
@@ -92,7 +92,7 @@ def sample_frames(input, output, every: int = 60, scene_changes: bool = False,
 
     detector = None
     if scene_changes:
-        from .temporal import CutDetector, _thumbnail, content_distance_thumbs
+        from .temporal.cuts import CutDetector, content_distance_thumbs, thumbnail
 
         detector = CutDetector(threshold=cut_threshold)
     written = 0
@@ -118,7 +118,7 @@ def sample_frames(input, output, every: int = 60, scene_changes: bool = False,
                 continue
             L = color.luminance(frame.image)
             is_cut = detector.process(frame.index, L)
-            thumb = _thumbnail(L)
+            thumb = thumbnail(L)
             if pending is not None and (is_cut or frame.index - pending[0] >= CUT_WAIT):
                 if not is_cut:
                     keep(*pending)

@@ -20,12 +20,13 @@ import signal
 import threading
 from pathlib import Path
 
+from .io.paths import TMP_MARK
+
 log = logging.getLogger("framecolor")
 
 CAUGHT = (signal.SIGTERM, signal.SIGHUP)
-TMP_MARK = ".framecolor-tmp"  # as framecolor.media.TMP_MARK (media imports av: not imported here)
 # hidden video temporaries: .NAME.framecolor-tmp-PID.EXT; frame folder temporaries: .NAME.EXT.framecolor-tmp-PID
-_TMP_NAME = re.compile(r"^\..+\.framecolor-tmp-(\d+)(\.[^.]+)?$")
+_TMP_NAME = re.compile(r"^\..+" + re.escape(TMP_MARK) + r"-(\d+)(\.[^.]+)?$")
 
 
 class Interrupted(KeyboardInterrupt):

@@ -1,26 +1,17 @@
-"""Guided upsampling of the predicted chroma from render size to full size.
+"""Guided upsampling of the predicted chroma from render size to full size, and the output's Lab -> RGB.
 
 The generator sees a small image (the render size), so its ab bleeds across lines at full size if simply
-resized.  Two guided methods use the full-size L, which the output keeps anyway:
+resized. :func:`joint_bilateral_upsample` (Kopf, Cohen, Lischinski and Uyttendaele, "Joint Bilateral
+Upsampling", SIGGRAPH 2007) uses the full-size L, which the output keeps anyway: each full-size pixel averages
+the 2x2 nearest render-size ab samples with bilinear weights times a range weight on the difference between its
+own L and the sample's L, so colour does not cross an edge. (The fast guided filter,
+:func:`framecolor.filters.guided_upsample`, is the other guided method tried: a dark outline between two
+colours breaks its local linear model; tests/test_upsample.py compares the three.)
 
-* :func:`joint_bilateral_upsample` (the default): Kopf, Cohen, Lischinski, Uyttendaele, "Joint Bilateral
-  Upsampling", SIGGRAPH 2007.  Each full-size pixel averages the 2x2 nearest render-size ab samples with
-  bilinear weights times a range weight on the difference between its own L and the sample's L, so
-  colour does not cross an edge.  On the synthetic line drawing of tests/test_upsample.py its colour error
-  near edges is about a quarter of bilinear resizing's, where the guided filter below is worse than
-  bilinear (1.7x at radius 1: a dark outline between two colours breaks its local linear model).
-* :func:`guided_upsample`: the fast guided filter.
-
-The pipeline calls :func:`upsample_to_rgb`, which runs the joint bilateral upsampling and the Lab -> sRGB
-conversion together, strip by strip of full-size rows, on two threads; on the 2-core CPU, 1080p from a
-448x256 render, it costs about 42 ms of CPU per frame where the separate numpy steps cost about 290 ms
-(upsampling 76 -> 22 ms, Lab -> RGB 224 -> 23 ms; benchmarks figures in the issue 7 report).  With a CUDA
-generator, :func:`upsample_to_rgb_torch` does the same on the GPU.
-
-For the guided filter, following (He, Sun, Tang, "Guided Image Filtering", ECCV 2010 / TPAMI 2013; and
-He & Sun, "Fast Guided Filter", arXiv 2015), ab is modelled locally as a linear function of L,
-``ab = A * L + B``; A and B are fitted at render size with box filters, upsampled bilinearly (they are
-smooth), and applied to the full-size L, so colour edges snap to the full-resolution lines.
+The colouring stream calls :func:`upsample_to_rgb`, which runs the joint bilateral upsampling and the
+Lab -> sRGB conversion together, strip by strip of full-size rows, on two threads (cheaper than the separate
+numpy steps: benchmarks/RESULTS.md, issue 7); with a CUDA generator, :func:`upsample_to_rgb_torch` does the
+same on the GPU.
 """
 
 from __future__ import annotations
@@ -43,45 +34,6 @@ def resize(image: np.ndarray, width: int, height: int, interpolation: str = "are
 def bilinear_upsample(ab_small: np.ndarray, width: int, height: int) -> np.ndarray:
     """Plain bilinear resize of ab (h, w, 2): the baseline the guided filter is compared with."""
     return resize(ab_small, width, height, "linear")
-
-
-def guided_upsample(
-    ab_small: np.ndarray,
-    L_small: np.ndarray,
-    L_full: np.ndarray,
-    radius: int = 2,
-    eps: float = 4.0,
-) -> np.ndarray:
-    """Upsample ab (h, w, 2) to the size of ``L_full`` (H, W) with L as the guide.
-
-    ``radius`` is the box radius at render size; ``eps`` (in L units squared) is the regulariser: where
-    the local L variance is below eps the result is close to the local mean colour (flat regions stay
-    flat); where L has an edge, colour follows it.
-    """
-    import cv2
-
-    H, W = L_full.shape
-    if ab_small.shape[:2] == (H, W):
-        return ab_small.astype(np.float32, copy=False)
-    I = L_small.astype(np.float32, copy=False)
-    p = ab_small.astype(np.float32, copy=False)
-    ksize = (2 * radius + 1, 2 * radius + 1)
-
-    def box(x):
-        return cv2.boxFilter(x, -1, ksize, borderType=cv2.BORDER_REFLECT)
-
-    mean_I = box(I)
-    var_I = box(I * I) - mean_I * mean_I
-    mean_p = box(p)
-    cov_Ip = box(p * I[:, :, None]) - mean_I[:, :, None] * mean_p
-    A = cov_Ip / (var_I[:, :, None] + eps)
-    B = mean_p - A * mean_I[:, :, None]
-    # Averaging A and B over the windows (the "mean of coefficients" step) keeps the output smooth.
-    A = box(A)
-    B = box(B)
-    A_full = cv2.resize(A, (W, H), interpolation=cv2.INTER_LINEAR)
-    B_full = cv2.resize(B, (W, H), interpolation=cv2.INTER_LINEAR)
-    return A_full * L_full.astype(np.float32, copy=False)[:, :, None] + B_full
 
 
 # ------------------------------------------------------------------------------ joint bilateral upsampling

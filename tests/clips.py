@@ -314,6 +314,62 @@ def make_frame_folder(path, n: int = 5, bit_depth: int = 16, size=(64, 48), ext:
 
 
 # -------------------------------------------------------------------------------------------------
+# Reference mode: flat-coloured, dark-outlined shapes in two colour worlds (tests of keys and carrying)
+
+
+REF_W, REF_H = 112, 64
+REF_WORLDS = [  # background tint, then three shape colours (sRGB)
+    ((70, 110, 170), [(230, 200, 40), (200, 40, 60), (40, 170, 90)]),
+    ((150, 90, 60), [(40, 200, 220), (150, 60, 200), (250, 140, 30)]),
+]
+
+
+def _background(world: int) -> np.ndarray:
+    rng = np.random.default_rng(10 + world)
+    noise = cv2.resize(rng.random((REF_H // 8, REF_W // 8)).astype(np.float32), (REF_W, REF_H),
+                       interpolation=cv2.INTER_CUBIC)
+    ramp = np.linspace(0.55, 1.0, REF_H, dtype=np.float32)[:, None]
+    tint = np.array(REF_WORLDS[world][0], np.float32)
+    return np.clip(tint * (ramp * (0.8 + 0.4 * noise))[..., None], 0, 255)
+
+
+def reference_frame(t: int, world: int = 0) -> tuple[np.ndarray, list[np.ndarray]]:
+    """Frame t of a clip of three flat-coloured, dark-outlined shapes moving 1-2 px per frame over a textured
+    background; also each shape's interior mask (eroded, away from outlines and the other shapes)."""
+    img = _background(world).copy()
+    colours = REF_WORLDS[world][1]
+    o = 3 * world  # the second world starts elsewhere
+    specs = [  # one horizontal band each, so they never overlap
+        ("disc", (int(16 + 1.5 * t + o), int(12 + 0.1 * t))),
+        ("box", (int(92 - 1.0 * t - o), 36)),
+        ("tri", (int(20 + 1.0 * t + o), 54)),
+    ]
+    masks = []
+    for (kind, (cx, cy)), c in zip(specs, colours):
+        m = np.zeros((REF_H, REF_W), np.uint8)
+        if kind == "disc":
+            cv2.circle(m, (cx, cy), 10, 1, -1)
+        elif kind == "box":
+            cv2.rectangle(m, (cx - 10, cy - 7), (cx + 10, cy + 7), 1, -1)
+        else:
+            cv2.fillPoly(m, [np.array([(cx - 12, cy + 9), (cx + 12, cy + 9), (cx, cy - 11)], np.int32)], 1)
+        img[m > 0] = c
+        edge = cv2.morphologyEx(m, cv2.MORPH_GRADIENT, np.ones((3, 3), np.uint8))
+        img[edge > 0] = (25, 20, 20)
+        for prev in masks:  # later shapes cover earlier ones
+            prev &= (1 - m).astype(bool)
+        masks.append(m.astype(bool))
+    inner = [cv2.erode(m.astype(np.uint8), np.ones((7, 7), np.uint8)).astype(bool) for m in masks]
+    return img.astype(np.uint8), inner
+
+
+def reference_clip(n=31, world=0):
+    """``n`` frames of :func:`reference_frame` and their shape masks."""
+    frames, masks = zip(*(reference_frame(t, world) for t in range(n)))
+    return list(frames), list(masks)
+
+
+# -------------------------------------------------------------------------------------------------
 # Reading, for assertions
 
 

@@ -100,7 +100,7 @@ def test_adapt_command_writes_a_checkpoint_that_records_its_keys_and_run_uses_it
     import hashlib
 
     from framecolor.checkpoint import read_metadata
-    from framecolor.pipeline import Colorizer
+    from framecolor.colorizers.automatic import Colorizer
 
     key = tmp_path / "key.png"
     cv2.imwrite(str(key), cv2.cvtColor(scene(0, 0), cv2.COLOR_RGB2BGR))

@@ -219,7 +219,7 @@ def test_bench_reference_keys_each_shot_and_scores_only_other_frames(tmp_path):
 
     clip, starts = make_cut_clip(tmp_path / "cuts.mp4")  # shots at 0, 10, 18
     out = tmp_path / "ref.json"
-    result = CliRunner().invoke(cli, ["bench", "reference", "--data", f"{clip}@0:30:5", "--hint-model", "none",
+    result = CliRunner().invoke(cli, ["bench", "reference", "--data", f"{clip}@0:30:5",
                                       "--json", str(out)])
     assert result.exit_code == 0, result.output
     (r,) = json.loads(out.read_text())["results"]
@@ -282,7 +282,7 @@ def test_bench_reference_scenarios_score_every_method_and_never_a_key(tmp_path, 
     _fake_eval_anime(root, make_cut_clip)
     out = tmp_path / "out"
     result = CliRunner().invoke(cli, ["bench", "reference", "--scenario", "all", "--eval-anime", str(root),
-                                      "--model", str(tiny_model_path), "--hint-model", "none", "--out", str(out)])
+                                      "--model", str(tiny_model_path), "--out", str(out)])
     assert result.exit_code == 0, result.output
     data = json.loads((out / "results.json").read_text())
     items = {(r["scenario"], r["name"]): r for r in data["results"]}

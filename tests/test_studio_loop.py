@@ -10,11 +10,11 @@ import cv2
 import numpy as np
 from click.testing import CliRunner
 
+from clips import REF_H as H, REF_W as W, reference_frame as shapes_frame
 from framecolor import color
 from framecolor.cli import cli
-from framecolor.hints import frame_number_of
+from framecolor.hints.references import frame_number_of
 from framecolor.sampling import contact_sheet_path
-from test_reference import H, W, shapes_frame
 
 SHOT = 14
 
@@ -43,7 +43,7 @@ def _gray(rgb: np.ndarray) -> np.ndarray:
 
 
 def _read(path: Path) -> list[np.ndarray]:
-    from framecolor.media import VideoReader
+    from framecolor.io.video_reader import VideoReader
 
     with VideoReader(path) as r:
         return [f.image.copy() for f in r]

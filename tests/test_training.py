@@ -147,15 +147,14 @@ def test_bad_options_are_user_errors(tmp_path):
 
 def test_hue_jitter_reaches_the_data_and_is_refused_where_inputs_carry_colour(tmp_path):
     """Every training builds its pairs through TrainOptions.pair_dataset, so the augmentation is never
-    silently dropped; hint and line-art samples make inputs from the unrotated colours, so it is refused."""
+    silently dropped; line-art samples make inputs from the unrotated colours, so it is refused."""
     from framecolor.errors import UserError
 
     data = TrainOptions(data=["synthetic"], out=tmp_path, hue_jitter=0.5, hue_jitter_domain=None,
                         crop=32, short_side=64).pair_dataset()
     assert data.hue_jitter == 0.5 and data.hue_jitter_domain is None
-    for extra in ({"hints": True}, {"lineart": "draft"}):
-        with pytest.raises(UserError, match="--hue-jitter does not combine"):
-            TrainOptions(data=["synthetic"], out=tmp_path, hue_jitter=0.5, **extra)
+    with pytest.raises(UserError, match="--hue-jitter does not combine"):
+        TrainOptions(data=["synthetic"], out=tmp_path, hue_jitter=0.5, lineart="draft")
 
 
 def test_framecolor_train_then_run_with_the_trained_model_end_to_end(tmp_path):

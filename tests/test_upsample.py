@@ -3,7 +3,8 @@
 import cv2
 import numpy as np
 
-from framecolor.upsample import bilinear_upsample, guided_upsample, joint_bilateral_upsample, resize
+from framecolor.filters import guided_upsample
+from framecolor.upsample import bilinear_upsample, joint_bilateral_upsample, resize
 
 
 def line_drawing(size=256):

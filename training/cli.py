@@ -48,9 +48,6 @@ import click
 @click.option("--resume", is_flag=True, help="Continue from the newest state_*.pt in --out.")
 @click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True)
 @click.option("--threads", type=click.IntRange(1), default=None, help="CPU threads for torch.")
-@click.option("--hints", is_flag=True,
-              help="Train a hint-conditioned generator for reference mode (input L + ab hints + mask; hints "
-                   "simulated from the ground truth, see training/hints_sim.py); use it with run --hint-model.")
 @click.option("--lineart", type=click.Choice(["draft", "refine"]), default=None,
               help="Train a line-art colouring stage (pairs built on the fly from the colour --data: XDoG / "
                    "high-pass line art): 'draft' (line art -> Lab) or 'refine' (line art + draft + hints -> Lab; "
@@ -83,7 +80,7 @@ import click
 @click.pass_context
 def train(ctx, data, out, arch, base_channels, depth, width, steps, warmup_steps, batch, crop, short_side, lr,
           beta1, beta2, l1_weight, gan_loss, gan_weight, ciede_weight, d_channels, d_layers, spectral_norm, seed,
-          checkpoint_every, resume, device, threads, hints, lineart, draft_model, real_draft_share, hue_jitter,
+          checkpoint_every, resume, device, threads, lineart, draft_model, real_draft_share, hue_jitter,
           hue_jitter_domain, init, rebalance, federated, clients, rounds, local_steps):
     """Train a generator (L1 warm-up, then conditional GAN against a PatchGAN) and write checkpoints to OUT."""
     from framecolor.errors import UserError
@@ -91,8 +88,8 @@ def train(ctx, data, out, arch, base_channels, depth, width, steps, warmup_steps
     from .train import TrainOptions, train as run_training
 
     quiet = bool((ctx.obj or {}).get("quiet")) if isinstance(ctx.obj, dict) else False
-    if federated and (hints or lineart):
-        raise UserError(f"{'--hints' if hints else '--lineart'} does not combine with --federated")
+    if federated and lineart:
+        raise UserError("--lineart does not combine with --federated")
     if federated:
         given = [f"--{n.replace('_', '-')}" for n in ("data", "steps", "resume", "checkpoint_every")
                  if ctx.get_parameter_source(n) is not click.core.ParameterSource.DEFAULT]
@@ -112,7 +109,7 @@ def train(ctx, data, out, arch, base_channels, depth, width, steps, warmup_steps
         l1_weight=l1_weight, gan_loss=gan_loss, gan_weight=gan_weight, ciede_weight=ciede_weight,
         d_channels=d_channels, d_layers=d_layers, spectral_norm=spectral_norm, seed=seed,
         checkpoint_every=checkpoint_every, resume=resume, device=device, threads=threads, progress=not quiet,
-        hints=hints, lineart=lineart, draft_model=str(draft_model) if draft_model is not None else None,
+        lineart=lineart, draft_model=str(draft_model) if draft_model is not None else None,
         real_draft_share=real_draft_share, hue_jitter=hue_jitter,
         hue_jitter_domain=None if hue_jitter_domain == "all" else hue_jitter_domain,
         init=str(init) if init is not None else None, rebalance=rebalance,

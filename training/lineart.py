@@ -172,7 +172,7 @@ def write_pairs(input, output_dir, every: int = 60, method: str = "xdog", overwr
     the frame's number in the source.  ``params`` go to the line-art method.  Frames stream one at a
     time; each file appears complete or not at all.  Returns the number of pairs written.
     """
-    from framecolor.media import FrameFolderReader, VideoReader
+    from framecolor.io import open_reader
 
     if method not in METHODS:
         raise UserError(f"unknown line-art method {method!r} (choose from {', '.join(METHODS)})")
@@ -189,7 +189,7 @@ def write_pairs(input, output_dir, every: int = 60, method: str = "xdog", overwr
     line_dir.mkdir(parents=True, exist_ok=True)
     color_dir.mkdir(parents=True, exist_ok=True)
 
-    reader = FrameFolderReader(input, every=every) if input.is_dir() else VideoReader(input, every=every)
+    reader = open_reader(input, every=every)
     written = 0
     try:
         for frame in reader:

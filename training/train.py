@@ -76,7 +76,6 @@ class TrainOptions:
     threads: int | None = None
     grid_samples: int = 4
     progress: bool = True
-    hints: bool = False  # hint-conditioned generator (L + ab hints + mask), trained on simulated hints
     lineart: str | None = None  # "draft" or "refine": a line-art colouring stage (training/lineart_pairs.py)
     draft_model: str | None = None  # lineart="refine": a trained draft model, to train on its real drafts too
     real_draft_share: float = 0.5  # with draft_model: share of samples whose draft is that model's real draft
@@ -104,8 +103,6 @@ class TrainOptions:
             raise UserError(f"unknown --gan-loss {self.gan_loss!r} (known: bce, lsgan)")
         if self.lineart not in (None, "draft", "refine"):
             raise UserError(f"unknown --lineart {self.lineart!r} (known: draft, refine)")
-        if self.lineart and self.hints:
-            raise UserError("--hints and --lineart do not combine (the refine stage takes hints itself)")
         if self.draft_model is not None and self.lineart != "refine":
             raise UserError("--draft-model is for --lineart refine")
         if not 0.0 <= self.real_draft_share <= 1.0:
@@ -116,14 +113,14 @@ class TrainOptions:
             raise UserError(f"--rebalance must be above 0 and at most 1 (got {self.rebalance})")
         if self.init is not None and self.resume:
             raise UserError("--init starts a new run; --resume continues one: give one of them")
-        if self.hue_jitter and (self.hints or self.lineart):
-            # their inputs (hint colours, drafts) are made from the unrotated frame: a rotated target would
+        if self.hue_jitter and self.lineart:
+            # its inputs (hint colours, drafts) are made from the unrotated frame: a rotated target would
             # contradict them
-            raise UserError(f"--hue-jitter does not combine with {'--hints' if self.hints else '--lineart'}")
+            raise UserError("--hue-jitter does not combine with --lineart")
 
     def pair_dataset(self) -> PairDataset:
         """The (L, ab) pairs of ``data`` with these options' crop, cache size and colour augmentation: the one
-        place every training (plain, hints, line art, each federated client) builds its data from."""
+        place every training (plain, line art, each federated client) builds its data from."""
         return PairDataset.from_specs(self.data, crop=self.crop, short_side=self.short_side,
                                       hue_jitter=self.hue_jitter, hue_jitter_domain=self.hue_jitter_domain)
 
@@ -146,7 +143,7 @@ class TrainOptions:
     def in_channels(self) -> int:
         if self.lineart:  # line art, or line art + draft Lab + hint ab + mask (framecolor.lineart.refine_input)
             return 1 if self.lineart == "draft" else 7
-        return 4 if self.hints else 1  # L, or L + hint a, hint b, mask (framecolor.hints.hint_input)
+        return 1  # L
 
     @property
     def out_channels(self) -> int:
@@ -296,7 +293,7 @@ def _lineart_data(data: PairDataset, o: TrainOptions, device: torch.device):
         return DraftPairDataset(data)
     draft = None
     if o.draft_model is not None:
-        from framecolor.lineart import load_stage_model
+        from framecolor.colorizers.lineart import load_stage_model
 
         draft = load_stage_model(o.draft_model, "draft").to(device).eval()
     return RefinePairDataset(data, draft_model=draft, real_draft_share=o.real_draft_share)
@@ -330,7 +327,7 @@ def render_grid(generator, L: torch.Tensor, ab: torch.Tensor) -> np.ndarray:
         pred = generator(L.to(next(generator.parameters()).device)).float().cpu()
     generator.train(was_training)
     if ab.shape[1] == 3:
-        from framecolor.lineart import net_to_lab
+        from framecolor.colorizers.lineart import net_to_lab
 
         rows = []
         for i in range(L.shape[0]):
@@ -421,11 +418,7 @@ def train(options: TrainOptions) -> Path:
     out.mkdir(parents=True, exist_ok=True)
 
     data = o.pair_dataset()
-    if o.hints:
-        from .hints_sim import HintPairDataset
-
-        data = HintPairDataset(data)
-    elif o.lineart:
+    if o.lineart:
         data = _lineart_data(data, o, device)
     torch.manual_seed(o.seed)
     rng = np.random.default_rng(o.seed)
@@ -483,7 +476,7 @@ def train(options: TrainOptions) -> Path:
                 "wall_seconds": round(wall(), 1), "warmup_steps": o.warmup, "batch": o.batch, "crop": o.crop,
                 "gan_loss": o.gan_loss, "l1_weight": o.l1_weight, "ciede_weight": o.ciede_weight,
                 "hue_jitter": o.hue_jitter, "hue_jitter_domain": o.hue_jitter_domain if o.hue_jitter else None,
-                "device": device.type, "hints": o.hints, "lineart": o.lineart, "draft_model": o.draft_model,
+                "device": device.type, "lineart": o.lineart, "draft_model": o.draft_model,
                 "real_draft_share": o.real_draft_share if o.draft_model else None,
                 "init": o.init, "rebalance": o.rebalance}
         save_generator(out / f"step_{step:06d}.safetensors", generator, info)

@@ -142,7 +142,7 @@ class _CompiledRuntime:
     def __init__(self, model, precision: str = "fp32", threads: int | None = None, cache: Path | None = None):
         import torch
 
-        from . import cache_dir, model_hash
+        from .cache import cache_dir, model_hash
 
         self.module = import_runtime(self.name)
         self.model = model
@@ -164,7 +164,7 @@ class _CompiledRuntime:
         return {"torch": torch.__version__, self.name: str(self.module.__version__), "exporter": "onnx-opset17"}
 
     def cache_path(self, shape: tuple[int, int]) -> Path:
-        from . import engine_cache_key
+        from .cache import engine_cache_key
 
         key = engine_cache_key(self._hash, shape, 0, self.in_channels, self.versions(), "cpu", "fp32")
         return self.cache / f"{key}.{self.suffix}"
